@@ -1,0 +1,1 @@
+"""Reusable Pulumi components with a platform-neutral API."""

@@ -1,0 +1,24 @@
+"""The interface every platform offers to components."""
+
+from abc import abstractmethod
+
+import pulumi
+
+from components.platform.spec import Deployed, Workload
+
+
+class Platform(pulumi.ComponentResource):
+    """Where workloads run; owns the provider and the shared network or namespace.
+
+    Components never create containers or pods themselves: they describe a
+    :class:`Workload` and call :meth:`deploy`, so every component works on
+    every platform.
+    """
+
+    @abstractmethod
+    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+        """Declare the resources that run ``workload``, as children of ``parent``."""
+
+    @abstractmethod
+    def address(self, name: str) -> str:
+        """The host name other workloads use to reach workload ``name``."""

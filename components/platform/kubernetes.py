@@ -1,0 +1,304 @@
+"""Runs workloads as Kubernetes objects (the production platform).
+
+Config files live in an auto-named ConfigMap and secret files in an
+auto-named Secret: a content change gives the object a new name, which
+changes the pod template and rolls the pods — the idiomatic restart on
+config change. Workloads with persistent volumes become StatefulSets with a
+PVC per replica, all others Deployments. Every pod runs under the Pod
+Security ``restricted`` profile.
+"""
+
+import posixpath
+import re
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.platform.base import Platform
+from components.platform.spec import ConfigFile, Deployed, HealthCheck, SecretFile, Workload
+
+meta = k8s.meta.v1
+core = k8s.core.v1
+apps = k8s.apps.v1
+
+TRACK_LABEL = "perfstack.dev/track"
+
+
+class KubernetesPlatformArgs:
+    """Which cluster and namespace the stack goes to."""
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        context: str | None = None,
+        storage_class: str | None = None,
+        render_yaml_to_directory: str | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.context = context
+        self.storage_class = storage_class
+        self.render_yaml_to_directory = render_yaml_to_directory
+
+
+def _key(path: str) -> str:
+    """A ConfigMap/Secret key for a mounted file: its base name, made valid."""
+    return re.sub(r"[^-._a-zA-Z0-9]", "-", posixpath.basename(path))
+
+
+class KubernetesPlatform(Platform):
+    """A Kubernetes provider, the stack's namespace, and each workload's objects."""
+
+    def __init__(
+        self, name: str, args: KubernetesPlatformArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("perfstack:platform:Kubernetes", name, None, opts)
+        self._args = args
+        self.provider = k8s.Provider(
+            "kubernetes",
+            context=args.context,
+            render_yaml_to_directory=args.render_yaml_to_directory,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.namespace = core.Namespace(
+            "namespace",
+            metadata=meta.ObjectMetaArgs(
+                name=args.namespace,
+                labels={
+                    "app.kubernetes.io/part-of": "perfstack",
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+            ),
+            opts=self.child_opts(self),
+        )
+        self.register_outputs({"namespace": self.namespace.metadata.name})
+
+    @property
+    def namespace_name(self) -> str:
+        return self._args.namespace
+
+    def child_opts(self, parent: pulumi.Resource, **kwargs: object) -> pulumi.ResourceOptions:
+        """Options for an object of this platform: its provider, parented to a component."""
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kwargs)
+
+    def address(self, name: str) -> str:
+        return name
+
+    def labels(self, workload: Workload) -> dict[str, str]:
+        """The labels every object of ``workload`` carries."""
+        return {
+            "app.kubernetes.io/name": workload.app,
+            "app.kubernetes.io/instance": workload.name,
+            "app.kubernetes.io/component": workload.component,
+            "app.kubernetes.io/part-of": "perfstack",
+            "app.kubernetes.io/managed-by": "pulumi",
+            **workload.labels,
+        }
+
+    @staticmethod
+    def selector(workload: Workload) -> dict[str, str]:
+        """The labels that select ``workload``'s pods and nothing else."""
+        return {"app.kubernetes.io/name": workload.app, "app.kubernetes.io/instance": workload.name}
+
+    def _metadata(self, workload: Workload, name: str | None = None) -> meta.ObjectMetaArgs:
+        return meta.ObjectMetaArgs(
+            name=name, namespace=self.namespace.metadata.name, labels=self.labels(workload)
+        )
+
+    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+        created: list[pulumi.Resource] = []
+        volumes: list[core.VolumeArgs] = []
+        mounts: list[core.VolumeMountArgs] = []
+        if workload.files:
+            config_map = core.ConfigMap(
+                f"{workload.name}-config",
+                metadata=self._metadata(workload),
+                data={_key(f.path): f.content for f in workload.files},
+                opts=self.child_opts(parent),
+            )
+            created.append(config_map)
+            volumes.append(
+                core.VolumeArgs(
+                    name="config",
+                    config_map=core.ConfigMapVolumeSourceArgs(name=config_map.metadata.name),
+                )
+            )
+            mounts += _file_mounts("config", workload.files)
+        if workload.secret_files:
+            secret = core.Secret(
+                f"{workload.name}-secrets",
+                metadata=self._metadata(workload),
+                type="Opaque",
+                string_data={_key(f.path): f.content for f in workload.secret_files},
+                opts=self.child_opts(parent),
+            )
+            created.append(secret)
+            volumes.append(
+                core.VolumeArgs(
+                    name="secrets",
+                    secret=core.SecretVolumeSourceArgs(secret_name=secret.metadata.name, default_mode=0o440),
+                )
+            )
+            mounts += _file_mounts("secrets", workload.secret_files)
+        for index, directory in enumerate(workload.writable_dirs):
+            volumes.append(
+                core.VolumeArgs(name=f"scratch-{index}", empty_dir=core.EmptyDirVolumeSourceArgs())
+            )
+            mounts.append(core.VolumeMountArgs(name=f"scratch-{index}", mount_path=directory))
+        mounts += [core.VolumeMountArgs(name=v.name, mount_path=v.mount_path) for v in workload.volumes]
+
+        template = core.PodTemplateSpecArgs(
+            metadata=meta.ObjectMetaArgs(
+                labels=self.labels(workload), annotations=_pod_annotations(workload)
+            ),
+            spec=core.PodSpecArgs(
+                automount_service_account_token=False,
+                security_context=core.PodSecurityContextArgs(
+                    run_as_non_root=True,
+                    run_as_user=workload.run_as_user,
+                    run_as_group=workload.run_as_user,
+                    fs_group=workload.run_as_user,
+                    seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+                ),
+                containers=[self._container(workload, mounts)],
+                volumes=volumes or None,
+            ),
+        )
+        service = core.Service(
+            workload.name,
+            metadata=self._metadata(workload, workload.name),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                cluster_ip="None" if workload.volumes else None,
+                selector=self.selector(workload),
+                ports=[
+                    core.ServicePortArgs(name=p.name, port=p.port, target_port=p.name) for p in workload.ports
+                ],
+            ),
+            opts=self.child_opts(parent),
+        )
+        created.append(service)
+        selector = meta.LabelSelectorArgs(match_labels=self.selector(workload))
+        if workload.volumes:
+            created.append(
+                apps.StatefulSet(
+                    workload.name,
+                    metadata=self._metadata(workload, workload.name),
+                    spec=apps.StatefulSetSpecArgs(
+                        replicas=workload.replicas,
+                        service_name=workload.name,
+                        selector=selector,
+                        template=template,
+                        volume_claim_templates=[
+                            core.PersistentVolumeClaimArgs(
+                                metadata=meta.ObjectMetaArgs(name=v.name),
+                                spec=core.PersistentVolumeClaimSpecArgs(
+                                    access_modes=["ReadWriteOnce"],
+                                    storage_class_name=self._args.storage_class,
+                                    resources=core.VolumeResourceRequirementsArgs(
+                                        requests={"storage": v.size}
+                                    ),
+                                ),
+                            )
+                            for v in workload.volumes
+                        ],
+                    ),
+                    opts=self.child_opts(parent),
+                )
+            )
+        else:
+            created.append(
+                apps.Deployment(
+                    workload.name,
+                    metadata=self._metadata(workload, workload.name),
+                    spec=apps.DeploymentSpecArgs(
+                        replicas=workload.replicas,
+                        selector=selector,
+                        # Surge first and never take a ready pod away: capacity
+                        # stays at the desired count throughout a rollout.
+                        strategy=apps.DeploymentStrategyArgs(
+                            type="RollingUpdate",
+                            rolling_update=apps.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
+                        ),
+                        template=template,
+                    ),
+                    opts=self.child_opts(parent),
+                )
+            )
+        if workload.replicas > 1:
+            created.append(
+                k8s.policy.v1.PodDisruptionBudget(
+                    workload.name,
+                    metadata=self._metadata(workload, workload.name),
+                    spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(max_unavailable=1, selector=selector),
+                    opts=self.child_opts(parent),
+                )
+            )
+        return Deployed(host=self.address(workload.name), resources=tuple(created))
+
+    def _container(self, workload: Workload, mounts: list[core.VolumeMountArgs]) -> core.ContainerArgs:
+        resources = workload.resources
+        return core.ContainerArgs(
+            name=workload.app,
+            image=workload.image,
+            command=list(workload.command) or None,
+            args=list(workload.args) or None,
+            env=[core.EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env.items())] or None,
+            ports=[core.ContainerPortArgs(name=p.name, container_port=p.port) for p in workload.ports]
+            or None,
+            volume_mounts=mounts or None,
+            resources=core.ResourceRequirementsArgs(
+                requests={"cpu": resources.cpu_request, "memory": resources.memory_request},
+                limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+            ),
+            readiness_probe=_probe(workload.health),
+            liveness_probe=_probe(workload.health, liveness=True),
+            security_context=core.SecurityContextArgs(
+                run_as_non_root=True,
+                allow_privilege_escalation=False,
+                read_only_root_filesystem=workload.read_only_root,
+                capabilities=core.CapabilitiesArgs(drop=["ALL"]),
+                seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+        )
+
+
+def _file_mounts(volume: str, files: tuple[ConfigFile | SecretFile, ...]) -> list[core.VolumeMountArgs]:
+    # subPath mounts put each file exactly where the program expects it
+    # without hiding the rest of its directory; they do not see updates, but
+    # a content change renames the ConfigMap/Secret and so rolls the pods.
+    return [
+        core.VolumeMountArgs(name=volume, mount_path=f.path, sub_path=_key(f.path), read_only=True)
+        for f in files
+    ]
+
+
+def _pod_annotations(workload: Workload) -> dict[str, str] | None:
+    if workload.metrics is None:
+        return None
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(workload.metrics.port),
+        "prometheus.io/path": workload.metrics.path,
+    }
+
+
+def _probe(health: HealthCheck | None, liveness: bool = False) -> core.ProbeArgs | None:
+    if health is None:
+        return None
+    if health.http_path:
+        action = {"http_get": core.HTTPGetActionArgs(path=health.http_path, port=health.port)}
+    else:
+        action = {"exec_": core.ExecActionArgs(command=list(health.command))}
+    return core.ProbeArgs(
+        **action,
+        # Liveness waits longer and tolerates more failures than readiness,
+        # so a slow start takes a pod out of rotation instead of killing it.
+        initial_delay_seconds=health.initial_delay_seconds * (3 if liveness else 1),
+        period_seconds=health.period_seconds,
+        timeout_seconds=health.timeout_seconds,
+        failure_threshold=health.failure_threshold * (2 if liveness else 1),
+    )

@@ -1,0 +1,123 @@
+"""What a workload needs, described once for every platform.
+
+A component fills in a :class:`Workload` (image, command, env, files,
+secrets, ports, volumes, health check, resources, replicas) and hands it to
+the stack's platform, which decides how it runs: containers on a Docker host
+or Kubernetes objects. Secrets are only ever delivered as files (Kubernetes
+Secret volumes, Docker uploads marked secret), so no secret value is ever
+part of a container's environment; programs that need one read
+``<NAME>_FILE``-style paths.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+
+from infra.common import Resources
+
+SECRETS_DIR = "/run/secrets/perfstack"
+"""Where every workload finds its secret files."""
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A generated, non-secret file mounted read-only at ``path``."""
+
+    path: str
+    content: str
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file whose content is a Pulumi secret, mounted read-only at ``path``."""
+
+    path: str
+    content: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Port:
+    """A TCP port the workload listens on.
+
+    ``publish`` is the Docker host port (bound to the platform's publish
+    address); Kubernetes never publishes, traffic enters through the Gateway.
+    """
+
+    name: str
+    port: int
+    publish: int | None = None
+
+
+@dataclass(frozen=True)
+class DataVolume:
+    """Persistent storage: a Docker volume or one PVC per replica."""
+
+    name: str
+    mount_path: str
+    size: str = "1Gi"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How the platform tells a healthy container from a broken one.
+
+    ``command`` is run inside the container (Docker health check and, when no
+    ``http_path`` is given, the Kubernetes exec probe); ``http_path`` on
+    ``port`` makes Kubernetes probe over HTTP instead.
+    """
+
+    command: tuple[str, ...] = ()
+    http_path: str | None = None
+    port: int | None = None
+    initial_delay_seconds: int = 5
+    period_seconds: int = 10
+    timeout_seconds: int = 3
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Where Prometheus scrapes the workload (becomes pod annotations / container labels)."""
+
+    port: int
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload: the unit a platform turns into containers or pods.
+
+    ``name`` is unique in the stack and becomes the host name other workloads
+    use; ``app`` and ``component`` become the ``app.kubernetes.io/name`` and
+    ``app.kubernetes.io/component`` labels, ``labels`` are added to them.
+    """
+
+    name: str
+    app: str
+    component: str
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    files: tuple[ConfigFile, ...] = ()
+    secret_files: tuple[SecretFile, ...] = ()
+    ports: tuple[Port, ...] = ()
+    volumes: tuple[DataVolume, ...] = ()
+    writable_dirs: tuple[str, ...] = ()
+    health: HealthCheck | None = None
+    metrics: Metrics | None = None
+    resources: Resources = field(default_factory=Resources)
+    replicas: int = 1
+    labels: dict[str, str] = field(default_factory=dict)
+    run_as_user: int = 65534
+    read_only_root: bool = True
+    restart: Literal["unless-stopped", "always"] = "unless-stopped"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What other components need to reach a deployed workload."""
+
+    host: str
+    resources: tuple[pulumi.Resource, ...]

@@ -1,0 +1,1 @@
+"""Redis cache: redis.conf generation and the component that deploys it."""

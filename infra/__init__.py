@@ -1,0 +1,1 @@
+"""perfstack's own deployment: typed stack config, wiring and catalogs."""

@@ -1,0 +1,60 @@
+"""The whole stack config: one model, validated as a whole."""
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from infra.alerts import AlertsConfig
+from infra.model import ConfigModel
+from infra.notifications import NotificationsConfig
+from infra.platforms import DockerConfig, KubernetesConfig
+from infra.services import ServiceConfig
+from infra.tracing import TracingConfig
+from infra.workloads import (
+    AlertmanagerConfig,
+    GrafanaConfig,
+    JaegerConfig,
+    PrometheusConfig,
+    RedisConfig,
+    RouterConfig,
+)
+
+
+class StackConfig(ConfigModel):
+    """Everything under `perfstack:` in `Pulumi.<stack>.yaml`, except secrets."""
+
+    platform: Literal["docker", "kubernetes"]
+    """Where the stack runs: `docker` (one host, staging) or `kubernetes` (production)."""
+    docker: DockerConfig = DockerConfig()
+    """Docker host settings (platform docker)."""
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    """Cluster settings (platform kubernetes)."""
+    kill_switch: bool = False
+    """Emergency rollback: every feature flag off, `DISABLE_ALL_OPTIMIZATIONS=true`, every canary weight 0."""
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    """The application's services, each with a stable and an optional canary track."""
+    redis: RedisConfig = RedisConfig()
+    """The Redis cache."""
+    prometheus: PrometheusConfig = PrometheusConfig()
+    """Prometheus server."""
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    """Alertmanager."""
+    jaeger: JaegerConfig = JaegerConfig()
+    """Jaeger v2 tracing backend."""
+    grafana: GrafanaConfig = GrafanaConfig()
+    """Grafana."""
+    router: RouterConfig = RouterConfig()
+    """The nginx traffic router (platform docker; Kubernetes uses Gateway API HTTPRoutes)."""
+    alerts: AlertsConfig = AlertsConfig()
+    """Alert thresholds and durations (the alert catalog)."""
+    notifications: NotificationsConfig = NotificationsConfig()
+    """Where alerts go (non-secret settings; credentials are secrets)."""
+    tracing: TracingConfig = TracingConfig()
+    """Trace sampling and storage."""
+
+    @field_validator("services")
+    @classmethod
+    def _services_exist(cls, services: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+        if not services:
+            raise ValueError("at least one service is required")
+        return services

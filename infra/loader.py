@@ -1,0 +1,147 @@
+"""Reads `perfstack:*` from the Pulumi config and validates it as a whole.
+
+Nothing is declared until this has succeeded: every problem is reported at
+once, each naming the key as the user writes it (`perfstack:redis.maxmemory`)
+and what is allowed there.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel, ValidationError
+
+from infra.config import StackConfig
+from infra.secrets import ALL_SECRET_KEYS, SecretKey, StackSecrets, required_secrets
+
+PROJECT = "perfstack"
+
+
+class ConfigError(pulumi.RunError):
+    """The stack config is invalid; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def raw_config() -> dict[str, Any]:
+    """Every `perfstack:` key the engine passed in, prefix removed, values decoded.
+
+    The engine hands objects over as JSON strings and scalars as plain
+    strings; JSON-decoding both gives YAML's own types back ("10" -> 10).
+    """
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix) :]: _decode(value) for key, value in merged.items() if key.startswith(prefix)}
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _describe_loc(loc: tuple[int | str, ...]) -> str:
+    return f"{PROJECT}:" + ".".join(str(part) for part in loc) if loc else PROJECT
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class a location inside ``model`` points into, where it can be told."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for name, f in current.model_fields.items() if part in (name, f.alias)),
+                None,
+            )
+            if field is None:
+                return None
+            current = field.annotation
+        # dict[str, Model] and Model | None: step into the model.
+        args = getattr(current, "__args__", ())
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models and not (isinstance(current, type) and issubclass(current, BaseModel)):
+            if getattr(current, "__origin__", None) is dict and isinstance(part, str):
+                current = models[0]
+                continue
+            current = models[0]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def format_validation_error(error: ValidationError, model: type[BaseModel] = StackConfig) -> list[str]:
+    """One line per problem: the user's key, then what is wrong and what is allowed."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        loc = tuple(detail["loc"])
+        if detail["type"] == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
+            problems.append(f"{_describe_loc(loc)}: unknown key; allowed here: {', '.join(allowed)}")
+        elif detail["type"] == "missing":
+            problems.append(f"{_describe_loc(loc)}: required, but not set")
+        else:
+            message = detail["msg"].removeprefix("Value error, ")
+            problems.append(f"{_describe_loc(loc)}: {message}")
+    return problems
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """The validated stack config, or a ConfigError naming every bad key."""
+    secret_names = {s.key for s in ALL_SECRET_KEYS}
+    plain = {k: v for k, v in raw.items() if k not in secret_names}
+    try:
+        return StackConfig.model_validate(plain)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def _set_command(secret: SecretKey, stack: str) -> str:
+    return f"pulumi config set --secret {PROJECT}:{secret.key} <value> --stack {stack}"
+
+
+def load_secrets(config: StackConfig, stack: str, raw: Mapping[str, Any]) -> StackSecrets:
+    """Each secret as a Pulumi secret Output.
+
+    A missing or unencrypted one is an error that says how to set it.
+    """
+    problems = []
+    values: dict[str, pulumi.Output[str]] = {}
+    for secret in ALL_SECRET_KEYS:
+        full_key = f"{PROJECT}:{secret.key}"
+        value = raw.get(secret.key)
+        if value is None:
+            if secret in required_secrets(config):
+                problems.append(
+                    f"{full_key}: required ({secret.purpose}); set it with `{_set_command(secret, stack)}`"
+                )
+            continue
+        if not runtime_config.is_config_secret(full_key):
+            problems.append(
+                f"{full_key}: stored in plaintext; set it again with `{_set_command(secret, stack)}`"
+            )
+            continue
+        text = str(runtime_config.get_config(full_key))
+        if not text.strip() or any(c in text for c in "\r\n\0"):
+            problems.append(f"{full_key}: must be non-empty and on one line")
+            continue
+        values[_field_name(secret)] = pulumi.Output.secret(text)
+    if problems:
+        raise ConfigError(problems)
+    return StackSecrets(**values)
+
+
+def _field_name(secret: SecretKey) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in secret.key)
+
+
+def load_stack() -> tuple[StackConfig, StackSecrets]:
+    """The current stack's validated config and secrets."""
+    raw = raw_config()
+    config = parse_stack_config(raw)
+    return config, load_secrets(config, pulumi.get_stack(), raw)

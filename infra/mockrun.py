@@ -1,0 +1,227 @@
+"""Runs the real Pulumi program under mocks and returns its resource graph.
+
+Tests and `python -m infra render` share this: it needs no engine, no
+cloud credentials and no cluster. Config comes from a real
+`Pulumi.<stack>.yaml` plus overrides; secrets that the stack file holds
+encrypted (or not at all) are replaced by values the caller gives, or by
+placeholders.
+"""
+
+import hashlib
+import json
+import runpy
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
+
+from infra.loader import PROJECT
+from infra.secrets import ALL_SECRET_KEYS
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SECRET_PLACEHOLDER = "placeholder-secret-value"
+
+
+@dataclass
+class MockedResource:
+    """One resource the program declared, as the engine would have received it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    inputs: dict[str, Any]
+    secret_paths: list[tuple[str | int, ...]]
+    delete_before_replace: bool
+    protect: bool
+    dependencies: list[str]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def custom(self) -> bool:
+        return not self.type.startswith("perfstack:")
+
+
+@dataclass
+class ProgramRun:
+    """The result of one mocked run: every resource and the stack exports."""
+
+    resources: list[MockedResource]
+    exports: dict[str, Any]
+
+    def of_type(self, type_: str) -> list[MockedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def get(self, type_: str, name: str) -> MockedResource:
+        matches = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources of type {type_} named {name}")
+        return matches[0]
+
+    def by_urn(self, urn: str) -> MockedResource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def component_of(self, resource: MockedResource) -> MockedResource | None:
+        """The nearest perfstack component above ``resource`` that is not a platform."""
+        parent = resource.parent
+        while parent:
+            candidate = self.by_urn(parent)
+            if candidate is None:
+                return None
+            if candidate.type.startswith("perfstack:") and not candidate.type.startswith(
+                "perfstack:platform:"
+            ):
+                return candidate
+            parent = candidate.parent
+        return None
+
+
+def _strip_secrets(value: Any, path: tuple[str | int, ...], found: list[tuple[str | int, ...]]) -> Any:
+    if rpc.is_rpc_secret(value):
+        found.append(path)
+        return _strip_secrets(rpc.unwrap_rpc_secret(value), path, [])
+    if isinstance(value, dict):
+        return {k: _strip_secrets(v, (*path, k), found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secrets(v, (*path, i), found) for i, v in enumerate(value)]
+    return value
+
+
+def _content_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+class _RecordingMocks(Mocks):
+    """Returns inputs as state, plus what the providers would compute that the program reads."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            metadata = dict(state["metadata"])
+            # Auto-naming: a content change gives a new name, as the provider does on replace.
+            metadata.setdefault("name", f"{args.name}-{_content_hash(state)}")
+            state["metadata"] = metadata
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{_content_hash(args.inputs.get('name'))}"
+        return f"{args.name}-id", state
+
+    def call(self, args: Any) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+
+class _RecordingMonitor(MockMonitor):
+    """Keeps what plain mocks drop: parent, options and which inputs are secret."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[MockedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            secret_paths: list[tuple[str | int, ...]] = []
+            # Read the wire form: deserializing would lift a nested secret to
+            # the whole property, while the engine keeps it where it is.
+            inputs = _strip_secrets(json_format.MessageToDict(request.object), (), secret_paths)
+            urn = response.urn
+            self.recorded.append(
+                MockedResource(
+                    type=request.type,
+                    name=request.name,
+                    urn=urn,
+                    parent=request.parent or None,
+                    inputs=inputs,
+                    secret_paths=secret_paths,
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    protect=bool(request.protect),
+                    dependencies=list(request.dependencies),
+                    state=_strip_secrets(self.resources[urn].state, (), []) if urn in self.resources else {},
+                )
+            )
+        return response
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The `perfstack:` keys of `Pulumi.<stack>.yaml`, prefix removed; encrypted values left out."""
+    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    prefix = f"{PROJECT}:"
+    return {
+        key[len(prefix) :]: value
+        for key, value in (document.get("config") or {}).items()
+        if key.startswith(prefix) and not (isinstance(value, dict) and set(value) == {"secure"})
+    }
+
+
+def set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` inside ``config`` as `pulumi config set --path` does (a null value deletes it)."""
+    *parents, last = dotted.split(".")
+    node = config
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{PROJECT}:{dotted}: {part} is not an object")
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+
+
+def run_program(
+    stack: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    placeholder_secrets: bool = True,
+    declared: list[MockedResource] | None = None,
+) -> ProgramRun:
+    """Run `__main__.py` under mocks for ``stack`` and return what it declared.
+
+    ``config`` replaces the stack file's settings entirely; ``overrides`` are
+    dotted paths applied on top (value None removes a key). ``secrets`` maps
+    secret keys (`redisPassword`) to values; every other secret key gets a
+    placeholder unless ``placeholder_secrets`` is off. A program error is
+    raised as is (a ConfigError for bad config); ``declared``, if given,
+    receives the resources declared up to then.
+    """
+    values = json.loads(json.dumps(dict(config) if config is not None else stack_file_config(stack)))
+    for dotted, value in (overrides or {}).items():
+        set_path(values, dotted, value)
+    given = dict(secrets or {})
+    if placeholder_secrets:
+        for secret in ALL_SECRET_KEYS:
+            given.setdefault(secret.key, SECRET_PLACEHOLDER)
+    all_config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    all_config.update({f"{PROJECT}:{k}": v for k, v in given.items()})
+
+    settings.reset_options(project=PROJECT, stack=stack)
+    pulumi.runtime.set_all_config(all_config, secret_keys=[f"{PROJECT}:{k}" for k in given])
+    monitor = _RecordingMonitor(_RecordingMocks())
+    if declared is not None:
+        monitor.recorded = declared
+    pulumi.runtime.set_mocks(_RecordingMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    exports: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        sys.path.insert(0, str(PROJECT_DIR))
+        try:
+            runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+        finally:
+            sys.path.remove(str(PROJECT_DIR))
+        outputs = settings.get_root_resource().outputs  # type: ignore[union-attr]
+        return pulumi.Output.all(**outputs).apply(exports.update)
+
+    try:
+        program()
+    finally:
+        pulumi.runtime.set_all_config({}, secret_keys=[])
+    return ProgramRun(resources=monitor.recorded, exports=exports)

@@ -1,0 +1,31 @@
+"""Picks the platform the stack config asks for."""
+
+import pulumi
+
+from components.platform.base import Platform
+from components.platform.docker import DockerPlatform, DockerPlatformArgs
+from components.platform.kubernetes import KubernetesPlatform, KubernetesPlatformArgs
+from infra.config import StackConfig
+
+
+def create_platform(config: StackConfig) -> Platform:
+    """The Docker or Kubernetes platform of this stack."""
+    if config.platform == "docker":
+        return DockerPlatform(
+            "platform",
+            DockerPlatformArgs(
+                stack=pulumi.get_stack(),
+                host=config.docker.host,
+                publish_address=config.docker.publish_address,
+            ),
+        )
+    k8s = config.kubernetes
+    return KubernetesPlatform(
+        "platform",
+        KubernetesPlatformArgs(
+            namespace=k8s.namespace,
+            context=k8s.context,
+            storage_class=k8s.storage_class,
+            render_yaml_to_directory=k8s.render_yaml_to,
+        ),
+    )

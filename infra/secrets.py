@@ -1,0 +1,57 @@
+"""Secret config values: which exist, when each is required, how to set it."""
+
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.config import StackConfig
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """One secret config key and why it is needed."""
+
+    key: str
+    purpose: str
+
+
+REDIS_PASSWORD = SecretKey(
+    "redisPassword", "Redis `requirepass`; the app and redis_exporter read it from a file"
+)
+GRAFANA_ADMIN_PASSWORD = SecretKey("grafanaAdminPassword", "Grafana's admin user")
+SLACK_WEBHOOK_URL = SecretKey("slackWebhookUrl", "Slack incoming-webhook URL (notifications.slack)")
+SMTP_PASSWORD = SecretKey("smtpPassword", "SMTP password of notifications.email.authUsername")
+PAGERDUTY_ROUTING_KEY = SecretKey(
+    "pagerdutyRoutingKey", "PagerDuty Events v2 routing key (notifications.pagerduty)"
+)
+
+ALL_SECRET_KEYS = (
+    REDIS_PASSWORD,
+    GRAFANA_ADMIN_PASSWORD,
+    SLACK_WEBHOOK_URL,
+    SMTP_PASSWORD,
+    PAGERDUTY_ROUTING_KEY,
+)
+
+
+def required_secrets(config: StackConfig) -> tuple[SecretKey, ...]:
+    """The secrets this stack cannot be deployed without."""
+    required = [REDIS_PASSWORD, GRAFANA_ADMIN_PASSWORD]
+    if config.notifications.slack is not None:
+        required.append(SLACK_WEBHOOK_URL)
+    if config.notifications.email is not None and config.notifications.email.auth_username:
+        required.append(SMTP_PASSWORD)
+    if config.notifications.pagerduty is not None and config.notifications.pagerduty.enabled:
+        required.append(PAGERDUTY_ROUTING_KEY)
+    return tuple(required)
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret values as Pulumi secrets: they stay encrypted in state and masked in previews."""
+
+    redis_password: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+    slack_webhook_url: pulumi.Output[str] | None = None
+    smtp_password: pulumi.Output[str] | None = None
+    pagerduty_routing_key: pulumi.Output[str] | None = None

@@ -1,0 +1,149 @@
+"""Stack config for each infrastructure workload: image, size, storage."""
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from infra.common import MemoryQuantity, Resources, memory_bytes
+from infra.model import ConfigModel
+
+_REDIS_SIZE = re.compile(r"^(\d+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
+_REDIS_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 1000**2,
+    "mb": 1024**2,
+    "g": 1000**3,
+    "gb": 1024**3,
+}
+
+
+def redis_size_bytes(size: str) -> int:
+    """Bytes in a redis.conf size ('512mb' -> 536870912; 'm' is 10^6, 'mb' 2^20, as Redis reads them)."""
+    match = _REDIS_SIZE.match(size)
+    if not match:
+        raise ValueError(f"not a Redis size: {size!r}")
+    return int(match.group(1)) * _REDIS_UNITS[(match.group(2) or "").lower()]
+
+
+def _redis_size(value: str) -> str:
+    match = _REDIS_SIZE.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(
+            f"{value!r} is not a Redis memory size: use a positive number with kb, mb or gb ('512mb')"
+        )
+    return value.lower()
+
+
+RedisSize = Annotated[str, AfterValidator(_redis_size)]
+ImageTag = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"), AfterValidator(lambda v: _not_latest(v))
+]
+Duration = Annotated[str, Field(pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$")]
+
+
+def _not_latest(tag: str) -> str:
+    if tag == "latest":
+        raise ValueError("'latest' is not a version: pin a tag so every `pulumi up` deploys the same image")
+    return tag
+
+
+class RedisConfig(ConfigModel):
+    """The Redis cache (official `redis` image)."""
+
+    image: str = "redis"
+    """Image repository (official image; Bitnami's free images are frozen)."""
+    version: ImageTag = "7.2.7-alpine"
+    """Image tag."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 6379
+    """Port Redis listens on."""
+    maxmemory: RedisSize = "512mb"
+    """Memory Redis may use for data before it evicts (redis.conf `maxmemory`)."""
+    maxmemory_policy: Literal[
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+        "noeviction",
+    ] = "allkeys-lru"
+    """Which keys go when `maxmemory` is reached; a cache evicts the least recently used."""
+    maxmemory_samples: Annotated[int, Field(ge=1, le=64)] = 5
+    """Keys sampled per eviction: more is closer to true LRU and costs more CPU."""
+    appendonly: bool = True
+    """Append-only file persistence: every write is logged and replayed on restart."""
+    appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    """How often the AOF is flushed to disk; `everysec` loses at most about one second."""
+    rdb_snapshots: bool = True
+    """Also write RDB snapshots (900s/1, 300s/10, 60s/10000 changes) for fast restarts and backups."""
+    storage_size: MemoryQuantity = "2Gi"
+    """Size of the data volume (PVC on Kubernetes)."""
+    resources: Resources = Resources(
+        cpu_request="100m", cpu_limit="1", memory_request="640Mi", memory_limit="768Mi"
+    )
+    """Container resources; the memory limit must leave room above `maxmemory` for overhead and forks."""
+    exporter_version: ImageTag = "v1.67.0"
+    """Tag of the `oliver006/redis_exporter` image that exposes Redis metrics."""
+
+    @model_validator(mode="after")
+    def _limit_above_maxmemory(self) -> "RedisConfig":
+        if memory_bytes(self.resources.memory_limit) <= redis_size_bytes(self.maxmemory):
+            raise ValueError(
+                f"resources.memoryLimit ({self.resources.memory_limit}) must be larger than "
+                f"maxmemory ({self.maxmemory}), or the container is killed before Redis evicts"
+            )
+        return self
+
+
+class WorkloadConfig(ConfigModel):
+    """Image and size of one infrastructure workload."""
+
+    version: ImageTag
+    """Image tag."""
+    resources: Resources = Resources()
+    """Container resources."""
+
+
+class PrometheusConfig(WorkloadConfig):
+    """Prometheus (`prom/prometheus`)."""
+
+    version: ImageTag = "v2.55.1"
+    retention: Duration = "15d"
+    """How long samples are kept (`--storage.tsdb.retention.time`)."""
+    storage_size: MemoryQuantity = "10Gi"
+    """Size of the TSDB volume."""
+    replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    """Identical Prometheus servers scraping the same targets (HA on Kubernetes)."""
+
+
+class AlertmanagerConfig(WorkloadConfig):
+    """Alertmanager (`prom/alertmanager`)."""
+
+    version: ImageTag = "v0.27.0"
+    replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    """Cluster members (gossip); alerts are deduplicated across them."""
+
+
+class JaegerConfig(WorkloadConfig):
+    """Jaeger v2 (`jaegertracing/jaeger`)."""
+
+    version: ImageTag = "2.1.0"
+    storage_size: MemoryQuantity = "5Gi"
+    """Size of the badger volume (when storage is badger)."""
+
+
+class GrafanaConfig(WorkloadConfig):
+    """Grafana (`grafana/grafana`)."""
+
+    version: ImageTag = "11.6.0"
+
+
+class RouterConfig(WorkloadConfig):
+    """The nginx traffic router of the Docker platform (`nginx`, unprivileged port)."""
+
+    version: ImageTag = "1.27-alpine"

@@ -1,0 +1,125 @@
+"""Bad stack config fails before any resource is declared, naming the key and what is allowed."""
+
+from typing import Any
+
+import pytest
+
+from infra.loader import ConfigError
+from infra.mockrun import MockedResource, run_program
+from tests.conftest import KNOWN_SECRETS
+
+BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
+    # (case, overrides, key named in the message, what the message says is allowed or wrong)
+    ("unknown platform", {"platform": "nomad"}, "perfstack:platform", "'docker' or 'kubernetes'"),
+    ("missing platform", {"platform": None}, "perfstack:platform", "required"),
+    ("kill switch as a string", {"killSwitch": "yes"}, "perfstack:killSwitch", "valid boolean"),
+    (
+        "unknown top-level key",
+        {"redsi": {"maxmemory": "1mb"}},
+        "perfstack:redsi",
+        "allowed here: alertmanager",
+    ),
+    (
+        "unknown nested key",
+        {"redis.maxmemroy": "1mb"},
+        "perfstack:redis.maxmemroy",
+        "allowed here: appendfsync",
+    ),
+    ("malformed memory size", {"redis.maxmemory": "lots"}, "perfstack:redis.maxmemory", "kb, mb or gb"),
+    ("zero memory size", {"redis.maxmemory": "0mb"}, "perfstack:redis.maxmemory", "positive number"),
+    ("maxmemory above the container limit", {"redis.maxmemory": "2gb"}, "perfstack:redis", "memoryLimit"),
+    (
+        "unknown eviction policy",
+        {"redis.maxmemoryPolicy": "lru"},
+        "perfstack:redis.maxmemoryPolicy",
+        "allkeys-lru",
+    ),
+    ("unknown fsync mode", {"redis.appendfsync": "sometimes"}, "perfstack:redis.appendfsync", "'everysec'"),
+    ("port out of range", {"redis.port": 70000}, "perfstack:redis.port", "less than or equal to 65535"),
+    (
+        "float where an integer goes",
+        {"redis.maxmemorySamples": 5.5},
+        "perfstack:redis.maxmemorySamples",
+        "integer",
+    ),
+    (
+        "malformed memory quantity",
+        {"redis.resources.memoryLimit": "1 GB"},
+        "perfstack:redis.resources.memoryLimit",
+        "Mi",
+    ),
+    (
+        "malformed cpu quantity",
+        {"redis.resources.cpuLimit": "two"},
+        "perfstack:redis.resources.cpuLimit",
+        "millicores",
+    ),
+    ("latest image tag", {"redis.version": "latest"}, "perfstack:redis.version", "pin a tag"),
+    ("malformed retention", {"prometheus.retention": "15 days"}, "perfstack:prometheus.retention", "pattern"),
+    (
+        "namespace not a DNS label",
+        {"kubernetes.namespace": "Perf_Stack"},
+        "perfstack:kubernetes.namespace",
+        "pattern",
+    ),
+    ("no services", {"services": {}}, "perfstack:services", "at least one service"),
+    (
+        "canary weight above 100",
+        {"services.api.canary.weight": 101},
+        "perfstack:services.api.canary.weight",
+        "100",
+    ),
+    ("services as a list", {"services": ["api"]}, "perfstack:services", "dictionary"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "allowed"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_bad_config_names_the_key_and_declares_nothing(
+    stack: str, overrides: dict[str, Any], key: str, allowed: str
+) -> None:
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program(stack, overrides=overrides, secrets=KNOWN_SECRETS, declared=declared)
+    lines = [p for p in error.value.problems if p.startswith(f"{key}:")]
+    assert lines, error.value.problems
+    assert any(allowed in line for line in lines), lines
+    assert declared == []
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        run_program("staging", overrides={"redis.maxmemory": "lots", "redis.port": 0}, secrets=KNOWN_SECRETS)
+    keys = {p.split(":", 2)[1] for p in error.value.problems}
+    assert {"redis.maxmemory", "redis.port"} <= {k.split(":")[0] for k in keys} | keys
+
+
+@pytest.mark.parametrize("secret", ["redisPassword", "grafanaAdminPassword"])
+def test_missing_secret_says_how_to_set_it(secret: str) -> None:
+    given = {k: v for k, v in KNOWN_SECRETS.items() if k != secret}
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program("production", secrets=given, placeholder_secrets=False, declared=declared)
+    assert f"pulumi config set --secret perfstack:{secret} <value> --stack production" in str(error.value)
+    assert declared == []
+
+
+def test_secret_stored_in_plaintext_is_rejected() -> None:
+    given = {k: v for k, v in KNOWN_SECRETS.items() if k != "redisPassword"}
+    with pytest.raises(ConfigError, match="perfstack:redisPassword: stored in plaintext"):
+        run_program(
+            "staging",
+            overrides={"redisPassword": "plain-text-password"},
+            secrets=given,
+            placeholder_secrets=False,
+        )
+
+
+def test_error_message_does_not_echo_secret_values() -> None:
+    with pytest.raises(ConfigError) as error:
+        run_program(
+            "staging", overrides={"redisPassword": KNOWN_SECRETS["redisPassword"]}, placeholder_secrets=False
+        )
+    assert KNOWN_SECRETS["redisPassword"] not in str(error.value)

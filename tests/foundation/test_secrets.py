@@ -1,0 +1,74 @@
+"""Secret values never appear in plaintext: not in inputs, env, files or manifests."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from infra.mockrun import ProgramRun
+from infra.render import write_render
+from tests.conftest import KNOWN_SECRETS
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path, value
+
+
+def _is_under(path: tuple[Any, ...], prefixes: list[tuple[Any, ...]]) -> bool:
+    return any(path[: len(p)] == p for p in prefixes)
+
+
+def test_secret_values_appear_only_in_inputs_marked_secret(stack_run: ProgramRun) -> None:
+    leaks = [
+        (r.type, r.name, path)
+        for r in stack_run.resources
+        for path, value in _leaves(r.inputs)
+        if isinstance(value, str)
+        and any(s in value for s in KNOWN_SECRETS.values())
+        and not _is_under(path, r.secret_paths)
+    ]
+    assert not leaks
+
+
+def test_secret_values_are_actually_delivered(stack_run: ProgramRun) -> None:
+    # The check above would pass vacuously if the password were never passed on.
+    delivered = [
+        r.name
+        for r in stack_run.resources
+        for path, value in _leaves(r.inputs)
+        if isinstance(value, str)
+        and KNOWN_SECRETS["redisPassword"] in value
+        and _is_under(path, r.secret_paths)
+    ]
+    assert delivered
+
+
+def test_no_container_env_carries_a_secret(stack_run: ProgramRun) -> None:
+    envs = [
+        str(r.inputs.get("envs"))
+        if r.type == "docker:index/container:Container"
+        else str(r.inputs.get("spec"))
+        for r in stack_run.resources
+        if r.type
+        in (
+            "docker:index/container:Container",
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:apps/v1:StatefulSet",
+        )
+    ]
+    assert envs
+    assert not [e for e in envs if any(s in e for s in KNOWN_SECRETS.values())]
+
+
+def test_rendered_output_holds_no_secret_value(stack_run: ProgramRun, tmp_path: Path) -> None:
+    write_render(stack_run, tmp_path)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "resources.json" for p in files)
+    leaks = [str(p) for p in files if any(s in p.read_text() for s in KNOWN_SECRETS.values())]
+    assert not leaks
