@@ -8,7 +8,7 @@ from infra.alerts import AlertsConfig
 from infra.model import ConfigModel
 from infra.notifications import NotificationsConfig
 from infra.platforms import DockerConfig, KubernetesConfig
-from infra.services import ServiceConfig
+from infra.services import ServiceConfig, Services
 from infra.tracing import TracingConfig
 from infra.workloads import (
     AlertmanagerConfig,
@@ -31,7 +31,7 @@ class StackConfig(ConfigModel):
     """Cluster settings (platform kubernetes)."""
     kill_switch: bool = False
     """Emergency rollback: every feature flag off, `DISABLE_ALL_OPTIMIZATIONS=true`, every canary weight 0."""
-    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    services: Services = Field(default_factory=dict)
     """The application's services, each with a stable and an optional canary track."""
     redis: RedisConfig = RedisConfig()
     """The Redis cache."""

@@ -7,6 +7,7 @@ encrypted (or not at all) are replaced by values the caller gives, or by
 placeholders.
 """
 
+import gc
 import hashlib
 import json
 import runpy
@@ -224,4 +225,7 @@ def run_program(
         program()
     finally:
         pulumi.runtime.set_all_config({}, secret_keys=[])
+        # The mock monitor leaves an event loop on each worker thread; collect
+        # them now, while their file descriptors are still valid.
+        gc.collect()
     return ProgramRun(resources=monitor.recorded, exports=exports)

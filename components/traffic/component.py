@@ -1,0 +1,106 @@
+"""The traffic router: how outside requests reach each service's tracks.
+
+On Docker one nginx container splits by weight (sticky per user); on
+Kubernetes each routed service gets a Gateway API HTTPRoute with weighted
+backendRefs. Either way a weight change touches only these resources.
+"""
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.platform.base import Platform
+from components.platform.kubernetes import KubernetesPlatform
+from components.platform.spec import ConfigFile, HealthCheck, Port, Workload
+from components.traffic.nginx_conf import (
+    DEFAULT_LISTEN_PORT,
+    NGINX_CONF_PATH,
+    NGINX_HEALTH_PATH,
+    RouteTarget,
+    httproute_spec,
+    render_nginx_conf,
+)
+from infra.common import Resources
+
+NGINX_UID = 101  # the official image's `nginx` user
+
+
+@dataclass(frozen=True)
+class RoutedService:
+    """A service with a route, its path and its tracks' hosts, after the kill switch."""
+
+    target: RouteTarget
+    port: int
+    hostnames: tuple[str, ...] = ()
+
+
+@dataclass
+class TrafficRouterArgs:
+    """Routed services and where the router runs."""
+
+    services: list[RoutedService]
+    platform: Platform
+    nginx_image: str
+    nginx_resources: Resources
+    publish_port: int
+    gateway_name: str
+    gateway_namespace: str
+
+
+class TrafficRouter(pulumi.ComponentResource):
+    """Weighted stable/canary traffic split for every routed service."""
+
+    def __init__(self, name: str, args: TrafficRouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("perfstack:traffic:Router", name, None, opts)
+        if isinstance(args.platform, KubernetesPlatform):
+            self._http_routes(args, args.platform)
+        elif args.services:
+            self._nginx(name, args)
+        self.register_outputs({})
+
+    def _http_routes(self, args: TrafficRouterArgs, platform: KubernetesPlatform) -> None:
+        for routed in args.services:
+            target = routed.target
+            k8s.apiextensions.CustomResource(
+                f"{target.service_name}-route",
+                api_version="gateway.networking.k8s.io/v1",
+                kind="HTTPRoute",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=target.service_name,
+                    namespace=platform.namespace.metadata.name,
+                    labels={"app.kubernetes.io/name": target.service_name, "app.kubernetes.io/part-of": "perfstack"},
+                ),
+                spec=httproute_spec(
+                    service_name=target.service_name,
+                    path_prefix=target.path_prefix,
+                    hostnames=routed.hostnames,
+                    gateway_name=args.gateway_name,
+                    gateway_namespace=args.gateway_namespace,
+                    stable_service=target.stable_upstream.split(":")[0],
+                    canary_service=target.canary_upstream.split(":")[0] if target.canary_upstream else None,
+                    port=routed.port,
+                    canary_weight=target.canary_weight,
+                ),
+                opts=platform.child_opts(self),
+            )
+
+    def _nginx(self, name: str, args: TrafficRouterArgs) -> None:
+        args.platform.deploy(
+            Workload(
+                name=name,
+                app="router",
+                component="traffic",
+                image=args.nginx_image,
+                command=("nginx", "-c", NGINX_CONF_PATH, "-g", "daemon off;"),
+                files=(ConfigFile(NGINX_CONF_PATH, render_nginx_conf([s.target for s in args.services])),),
+                ports=(Port("http", DEFAULT_LISTEN_PORT, publish=args.publish_port),),
+                writable_dirs=("/tmp",),
+                health=HealthCheck(
+                    command=("wget", "-q", "-O-", f"http://127.0.0.1:{DEFAULT_LISTEN_PORT}{NGINX_HEALTH_PATH}"),
+                ),
+                resources=args.nginx_resources,
+                run_as_user=NGINX_UID,
+            ),
+            parent=self,
+        )

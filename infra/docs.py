@@ -1,0 +1,82 @@
+"""The README's config reference, generated from the stack model.
+
+`python -m infra.docs` prints it; a test keeps the README in step.
+"""
+
+import types
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from infra.config import StackConfig
+from infra.secrets import ALL_SECRET_KEYS
+
+BEGIN = "<!-- config-reference:begin -->"
+END = "<!-- config-reference:end -->"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(annotation) if a is not type(None))
+    if origin is dict:
+        return f"map of {_type_name(get_args(annotation)[1])}"
+    if origin is list:
+        return f"list of {_type_name(get_args(annotation)[0])}"
+    if str(origin).endswith("Literal"):
+        return " \\| ".join(f"`{a}`" for a in get_args(annotation))
+    if origin is not None and get_args(annotation):  # Annotated[...]
+        return _type_name(get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    default = field.default if field.default is not PydanticUndefined else field.default_factory()
+    if isinstance(default, BaseModel) or default in ({}, [], None):
+        return ""
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    return f"`{default}`"
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        description = " ".join((field.description or "").split())
+        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+        nested_prefix = f"{key}.<name>." if get_origin(field.annotation) is dict else f"{key}."
+        for nested in _models_in(field.annotation):
+            rows += _rows(nested, nested_prefix)
+    return rows
+
+
+def config_reference() -> str:
+    """Markdown tables of every config key and every secret."""
+    lines = [
+        BEGIN,
+        "| key | type | default | description |",
+        "|---|---|---|---|",
+        *_rows(StackConfig, "perfstack:"),
+        "",
+        "| secret (set with `pulumi config set --secret`) | purpose |",
+        "|---|---|",
+        *[f"| `perfstack:{s.key}` | {s.purpose} |" for s in ALL_SECRET_KEYS],
+        END,
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(config_reference())

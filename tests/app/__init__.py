@@ -1,0 +1,1 @@
+"""App services: config validation and the containers' env."""

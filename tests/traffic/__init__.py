@@ -1,0 +1,1 @@
+"""Traffic split: nginx.conf under real nginx traffic, HTTPRoute specs."""
