@@ -113,6 +113,7 @@ class PrometheusConfig(WorkloadConfig):
     """Prometheus (`prom/prometheus`)."""
 
     version: ImageTag = "v2.55.1"
+    """Image tag."""
     retention: Duration = "15d"
     """How long samples are kept (`--storage.tsdb.retention.time`)."""
     storage_size: MemoryQuantity = "10Gi"
@@ -125,6 +126,7 @@ class AlertmanagerConfig(WorkloadConfig):
     """Alertmanager (`prom/alertmanager`)."""
 
     version: ImageTag = "v0.27.0"
+    """Image tag."""
     replicas: Annotated[int, Field(ge=1, le=5)] = 1
     """Cluster members (gossip); alerts are deduplicated across them."""
 
@@ -133,6 +135,7 @@ class JaegerConfig(WorkloadConfig):
     """Jaeger v2 (`jaegertracing/jaeger`)."""
 
     version: ImageTag = "2.1.0"
+    """Image tag."""
     storage_size: MemoryQuantity = "5Gi"
     """Size of the badger volume (when storage is badger)."""
 
@@ -141,9 +144,11 @@ class GrafanaConfig(WorkloadConfig):
     """Grafana (`grafana/grafana`)."""
 
     version: ImageTag = "11.6.0"
+    """Image tag."""
 
 
 class RouterConfig(WorkloadConfig):
     """The nginx traffic router of the Docker platform (`nginx`, unprivileged port)."""
 
     version: ImageTag = "1.27-alpine"
+    """Image tag."""
