@@ -1,13 +1,13 @@
 """What a mocked run declares, written out for reviewers: resources, files, manifests."""
 
 import json
-import posixpath
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.platform.spec import file_keys
 from infra.mockrun import MockedResource, ProgramRun
 
 SECRET_MASK = "[secret]"
@@ -61,9 +61,10 @@ def config_files(run: ProgramRun) -> dict[str, str]:
             for key, content in (inputs.get("data") or {}).items():
                 files[f"{owner}/{key}"] = content
         elif resource.type == "docker:index/container:Container" and isinstance(inputs.get("uploads"), list):
+            keys = file_keys(u["file"] for u in inputs["uploads"])
             for upload in inputs["uploads"]:
                 if upload.get("content") != SECRET_MASK:
-                    files[f"{owner}/{posixpath.basename(upload['file'])}"] = upload["content"]
+                    files[f"{owner}/{keys[upload['file']]}"] = upload["content"]
     return files
 
 

@@ -2,7 +2,16 @@
 
 import pulumi
 
-from components.app.component import AppService, AppServiceArgs
+from components.alertmanager.component import Alertmanager, AlertmanagerArgs, credential_files
+from components.app.component import AppService, AppServiceArgs, track_workload_name
+from components.grafana.component import Grafana, GrafanaArgs
+from components.jaeger.component import Jaeger, JaegerArgs
+from components.jaeger.config import OTLP_GRPC_PORT, QUERY_HTTP_PORT
+from components.platform.base import Platform
+from components.platform.kubernetes import KubernetesPlatform
+from components.prometheus.component import Prometheus, PrometheusArgs
+from components.prometheus.config import PORT as PROMETHEUS_PORT
+from components.prometheus.config import AppTarget, DockerTargets, KubernetesPods, PrometheusSettings
 from components.redis.component import Redis, RedisArgs
 from components.traffic.component import RoutedService, TrafficRouter, TrafficRouterArgs
 from components.traffic.nginx_conf import route_target
@@ -11,7 +20,6 @@ from infra.platform import create_platform
 from infra.secrets import StackSecrets
 
 JAEGER_NAME = "jaeger"
-OTLP_GRPC_PORT = 4317
 
 
 def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
@@ -46,6 +54,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
         if target is not None:
             routed.append(RoutedService(target, service.port, tuple(service.route.hostnames)))
 
+    _observability(config, secrets, platform)
     TrafficRouter(
         "router",
         TrafficRouterArgs(
@@ -61,3 +70,61 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
     pulumi.export("platform", config.platform)
     pulumi.export("redisEndpoint", pulumi.Output.concat(redis.host, ":", redis.port.apply(str)))
     pulumi.export("canaryWeights", {t.target.service_name: t.target.canary_weight for t in routed})
+
+
+def _scrape_targets(config: StackConfig, platform: Platform, alertmanagers: list[str]) -> PrometheusSettings:
+    if isinstance(platform, KubernetesPlatform):
+        return PrometheusSettings(
+            targets=KubernetesPods(platform.namespace_name), alertmanagers=tuple(alertmanagers)
+        )
+    apps = tuple(
+        AppTarget(name, track, f"{host}:{service.port}", service.metrics_path)
+        for name, service in config.services.items()
+        for track in (("stable", "canary") if service.canary else ("stable",))
+        for host in platform.instance_hosts(track_workload_name(name, track), service.track(track).replicas)
+    )
+    return PrometheusSettings(targets=DockerTargets(apps=apps), alertmanagers=tuple(alertmanagers))
+
+
+def _observability(config: StackConfig, secrets: StackSecrets, platform: Platform) -> None:
+    ports = config.docker.ports
+    Jaeger(
+        JAEGER_NAME,
+        JaegerArgs(
+            config=config.jaeger, tracing=config.tracing, platform=platform, publish_port=ports.jaeger
+        ),
+    )
+    alertmanager = Alertmanager(
+        "alertmanager",
+        AlertmanagerArgs(
+            config=config.alertmanager,
+            notifications=config.notifications,
+            credentials=credential_files(
+                secrets.slack_webhook_url, secrets.smtp_password, secrets.pagerduty_routing_key
+            ),
+            platform=platform,
+            publish_port=ports.alertmanager,
+        ),
+    )
+    Prometheus(
+        "prometheus",
+        PrometheusArgs(
+            config=config.prometheus,
+            alerts=config.alerts,
+            scrape=_scrape_targets(config, platform, alertmanager.addresses),
+            platform=platform,
+            publish_port=ports.prometheus,
+        ),
+    )
+    Grafana(
+        "grafana",
+        GrafanaArgs(
+            config=config.grafana,
+            alerts=config.alerts,
+            prometheus_url=f"http://{platform.address('prometheus')}:{PROMETHEUS_PORT}",
+            jaeger_url=f"http://{platform.address(JAEGER_NAME)}:{QUERY_HTTP_PORT}",
+            admin_password=secrets.grafana_admin_password,
+            platform=platform,
+            publish_port=ports.grafana,
+        ),
+    )

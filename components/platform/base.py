@@ -22,3 +22,11 @@ class Platform(pulumi.ComponentResource):
     @abstractmethod
     def address(self, name: str) -> str:
         """The host name other workloads use to reach workload ``name``."""
+
+    @abstractmethod
+    def instance_hosts(self, name: str, replicas: int) -> list[str]:
+        """The host name of each replica of a workload with volumes, in order.
+
+        For peers that must address each other (an Alertmanager cluster) and
+        for scraping each replica on its own.
+        """

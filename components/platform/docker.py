@@ -1,7 +1,5 @@
 """Runs workloads as containers on one Docker host (the staging platform)."""
 
-import posixpath
-
 import pulumi
 import pulumi_docker as docker
 
@@ -47,6 +45,14 @@ class DockerPlatform(Platform):
 
     def address(self, name: str) -> str:
         return name
+
+    def instance_hosts(self, name: str, replicas: int) -> list[str]:
+        if replicas == 1:
+            return [name]
+        return [self._container_name(name, index, replicas) for index in range(replicas)]
+
+    def _container_name(self, name: str, index: int, replicas: int) -> str:
+        return f"{self._prefix}-{name}" + (f"-{index}" if replicas > 1 else "")
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
         image = docker.RemoteImage(
@@ -99,13 +105,11 @@ class DockerPlatform(Platform):
             )
             for f in workload.secret_files
         ]
-        # Upload targets must exist on a read-only root: their directories get a tmpfs.
-        upload_dirs = {posixpath.dirname(u.path) for u in (*workload.files, *workload.secret_files)}
         tmpfs = {d: f"uid={workload.run_as_user}" for d in sorted(set(workload.writable_dirs))}
         health = workload.health
         return docker.Container(
             f"{workload.name}{suffix}",
-            name=f"{self._prefix}-{workload.name}{suffix}",
+            name=self._container_name(workload.name, index, workload.replicas),
             image=image.image_id,
             command=list(workload.args) or None,
             entrypoints=list(workload.command) or None,
@@ -137,9 +141,8 @@ class DockerPlatform(Platform):
             else None,
             restart=workload.restart,
             user=str(workload.run_as_user),
-            # Docker copies uploads before start, so a read-only root still
-            # works; only directories the program writes to need a tmpfs.
-            read_only=workload.read_only_root and not (upload_dirs & set(tmpfs)),
+            # Docker refuses to copy uploads into a read-only root filesystem.
+            read_only=workload.read_only_root and not uploads,
             tmpfs=tmpfs or None,
             memory=memory_bytes(workload.resources.memory_limit) // (1024 * 1024),
             cpus=_cpus(workload.resources.cpu_limit),

@@ -8,14 +8,11 @@ PVC per replica, all others Deployments. Every pod runs under the Pod
 Security ``restricted`` profile.
 """
 
-import posixpath
-import re
-
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.base import Platform
-from components.platform.spec import ConfigFile, Deployed, HealthCheck, SecretFile, Workload
+from components.platform.spec import Deployed, HealthCheck, Workload, file_keys
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -39,11 +36,6 @@ class KubernetesPlatformArgs:
         self.context = context
         self.storage_class = storage_class
         self.render_yaml_to_directory = render_yaml_to_directory
-
-
-def _key(path: str) -> str:
-    """A ConfigMap/Secret key for a mounted file: its base name, made valid."""
-    return re.sub(r"[^-._a-zA-Z0-9]", "-", posixpath.basename(path))
 
 
 class KubernetesPlatform(Platform):
@@ -87,6 +79,10 @@ class KubernetesPlatform(Platform):
     def address(self, name: str) -> str:
         return name
 
+    def instance_hosts(self, name: str, replicas: int) -> list[str]:
+        # StatefulSet pods behind their headless Service: <name>-<ordinal>.<name>.
+        return [f"{name}-{index}.{name}" for index in range(replicas)]
+
     def labels(self, workload: Workload) -> dict[str, str]:
         """The labels every object of ``workload`` carries."""
         return {
@@ -112,11 +108,13 @@ class KubernetesPlatform(Platform):
         created: list[pulumi.Resource] = []
         volumes: list[core.VolumeArgs] = []
         mounts: list[core.VolumeMountArgs] = []
+        config_keys = file_keys(f.path for f in workload.files)
+        secret_keys = file_keys(f.path for f in workload.secret_files)
         if workload.files:
             config_map = core.ConfigMap(
                 f"{workload.name}-config",
                 metadata=self._metadata(workload),
-                data={_key(f.path): f.content for f in workload.files},
+                data={config_keys[f.path]: f.content for f in workload.files},
                 opts=self.child_opts(parent),
             )
             created.append(config_map)
@@ -126,13 +124,13 @@ class KubernetesPlatform(Platform):
                     config_map=core.ConfigMapVolumeSourceArgs(name=config_map.metadata.name),
                 )
             )
-            mounts += _file_mounts("config", workload.files)
+            mounts += _file_mounts("config", config_keys)
         if workload.secret_files:
             secret = core.Secret(
                 f"{workload.name}-secrets",
                 metadata=self._metadata(workload),
                 type="Opaque",
-                string_data={_key(f.path): f.content for f in workload.secret_files},
+                string_data={secret_keys[f.path]: f.content for f in workload.secret_files},
                 opts=self.child_opts(parent),
             )
             created.append(secret)
@@ -142,7 +140,7 @@ class KubernetesPlatform(Platform):
                     secret=core.SecretVolumeSourceArgs(secret_name=secret.metadata.name, default_mode=0o440),
                 )
             )
-            mounts += _file_mounts("secrets", workload.secret_files)
+            mounts += _file_mounts("secrets", secret_keys)
         for index, directory in enumerate(workload.writable_dirs):
             volumes.append(
                 core.VolumeArgs(name=f"scratch-{index}", empty_dir=core.EmptyDirVolumeSourceArgs())
@@ -150,12 +148,15 @@ class KubernetesPlatform(Platform):
             mounts.append(core.VolumeMountArgs(name=f"scratch-{index}", mount_path=directory))
         mounts += [core.VolumeMountArgs(name=v.name, mount_path=v.mount_path) for v in workload.volumes]
 
+        service_account = self._service_account(workload, parent) if workload.discovers_pods else None
         template = core.PodTemplateSpecArgs(
             metadata=meta.ObjectMetaArgs(
                 labels=self.labels(workload), annotations=_pod_annotations(workload)
             ),
             spec=core.PodSpecArgs(
-                automount_service_account_token=False,
+                service_account_name=service_account,
+                # Only workloads that call the API get a token mounted.
+                automount_service_account_token=service_account is not None,
                 security_context=core.PodSecurityContextArgs(
                     run_as_non_root=True,
                     run_as_user=workload.run_as_user,
@@ -239,6 +240,33 @@ class KubernetesPlatform(Platform):
             )
         return Deployed(host=self.address(workload.name), resources=tuple(created))
 
+    def _service_account(self, workload: Workload, parent: pulumi.Resource) -> str:
+        """A ServiceAccount that may read the pods of this namespace and nothing else."""
+        name = workload.name
+        core.ServiceAccount(
+            name,
+            metadata=self._metadata(workload, name),
+            automount_service_account_token=False,
+            opts=self.child_opts(parent),
+        )
+        rbac = k8s.rbac.v1
+        rbac.Role(
+            f"{name}-pod-reader",
+            metadata=self._metadata(workload, f"{name}-pod-reader"),
+            rules=[rbac.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"])],
+            opts=self.child_opts(parent),
+        )
+        rbac.RoleBinding(
+            f"{name}-pod-reader",
+            metadata=self._metadata(workload, f"{name}-pod-reader"),
+            role_ref=rbac.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=f"{name}-pod-reader"
+            ),
+            subjects=[rbac.SubjectArgs(kind="ServiceAccount", name=name, namespace=self.namespace_name)],
+            opts=self.child_opts(parent),
+        )
+        return name
+
     def _container(self, workload: Workload, mounts: list[core.VolumeMountArgs]) -> core.ContainerArgs:
         resources = workload.resources
         return core.ContainerArgs(
@@ -266,13 +294,13 @@ class KubernetesPlatform(Platform):
         )
 
 
-def _file_mounts(volume: str, files: tuple[ConfigFile | SecretFile, ...]) -> list[core.VolumeMountArgs]:
+def _file_mounts(volume: str, keys: dict[str, str]) -> list[core.VolumeMountArgs]:
     # subPath mounts put each file exactly where the program expects it
     # without hiding the rest of its directory; they do not see updates, but
     # a content change renames the ConfigMap/Secret and so rolls the pods.
     return [
-        core.VolumeMountArgs(name=volume, mount_path=f.path, sub_path=_key(f.path), read_only=True)
-        for f in files
+        core.VolumeMountArgs(name=volume, mount_path=path, sub_path=key, read_only=True)
+        for path, key in keys.items()
     ]
 
 

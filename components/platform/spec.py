@@ -9,6 +9,9 @@ part of a container's environment; programs that need one read
 ``<NAME>_FILE``-style paths.
 """
 
+import posixpath
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -110,6 +113,8 @@ class Workload:
     resources: Resources = field(default_factory=Resources)
     replicas: int = 1
     labels: dict[str, str] = field(default_factory=dict)
+    discovers_pods: bool = False
+    """Needs read access to the pods of its namespace (Prometheus' service discovery)."""
     run_as_user: int = 65534
     read_only_root: bool = True
     restart: Literal["unless-stopped", "always"] = "unless-stopped"
@@ -121,3 +126,21 @@ class Deployed:
 
     host: str
     resources: tuple[pulumi.Resource, ...]
+
+
+def file_keys(paths: Iterable[str]) -> dict[str, str]:
+    """A short, unique, ConfigMap-valid key for each mounted file path.
+
+    The base name where it is unique (`redis.conf`), else prefixed with its
+    directory (`datasources-perfstack.yaml`, `dashboards-perfstack.yaml`).
+    """
+    paths = list(paths)
+    names = [posixpath.basename(p) for p in paths]
+    keys = {}
+    for path, name in zip(paths, names, strict=True):
+        if names.count(name) > 1:
+            name = f"{posixpath.basename(posixpath.dirname(path))}-{name}"
+        keys[path] = re.sub(r"[^-._a-zA-Z0-9]", "-", name)
+    if len(set(keys.values())) != len(keys):
+        raise ValueError(f"mounted files need distinct names: {sorted(paths)}")
+    return keys

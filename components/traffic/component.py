@@ -51,7 +51,9 @@ class TrafficRouterArgs:
 class TrafficRouter(pulumi.ComponentResource):
     """Weighted stable/canary traffic split for every routed service."""
 
-    def __init__(self, name: str, args: TrafficRouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: TrafficRouterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("perfstack:traffic:Router", name, None, opts)
         if isinstance(args.platform, KubernetesPlatform):
             self._http_routes(args, args.platform)
@@ -69,7 +71,10 @@ class TrafficRouter(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=target.service_name,
                     namespace=platform.namespace.metadata.name,
-                    labels={"app.kubernetes.io/name": target.service_name, "app.kubernetes.io/part-of": "perfstack"},
+                    labels={
+                        "app.kubernetes.io/name": target.service_name,
+                        "app.kubernetes.io/part-of": "perfstack",
+                    },
                 ),
                 spec=httproute_spec(
                     service_name=target.service_name,
@@ -97,7 +102,12 @@ class TrafficRouter(pulumi.ComponentResource):
                 ports=(Port("http", DEFAULT_LISTEN_PORT, publish=args.publish_port),),
                 writable_dirs=("/tmp",),
                 health=HealthCheck(
-                    command=("wget", "-q", "-O-", f"http://127.0.0.1:{DEFAULT_LISTEN_PORT}{NGINX_HEALTH_PATH}"),
+                    command=(
+                        "wget",
+                        "-q",
+                        "-O-",
+                        f"http://127.0.0.1:{DEFAULT_LISTEN_PORT}{NGINX_HEALTH_PATH}",
+                    ),
                 ),
                 resources=args.nginx_resources,
                 run_as_user=NGINX_UID,

@@ -74,7 +74,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
 @pytest.mark.parametrize("stack", ["staging", "production"])
 @pytest.mark.parametrize(("overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_config_line_changes_exactly_the_expected_resources(
-    baseline: dict[str, ProgramRun], stack: str, overrides: dict[str, Any], expected: dict[str, set[tuple[str, str]]]
+    baseline: dict[str, ProgramRun],
+    stack: str,
+    overrides: dict[str, Any],
+    expected: dict[str, set[tuple[str, str]]],
 ) -> None:
     after = run_stack(stack, overrides=overrides)
     assert changed(baseline[stack], after) == expected[stack]
@@ -117,7 +120,9 @@ def test_kill_switch_turns_every_flag_off_in_every_track() -> None:
 
 def test_canary_only_flag_is_on_in_the_canary_alone(baseline: dict[str, ProgramRun]) -> None:
     def env(track: str) -> dict[str, str]:
-        container = baseline["production"].get(DEPLOYMENT, track).inputs["spec"]["template"]["spec"]["containers"][0]
+        container = (
+            baseline["production"].get(DEPLOYMENT, track).inputs["spec"]["template"]["spec"]["containers"][0]
+        )
         return {e["name"]: e["value"] for e in container["env"]}
 
     assert env("api-stable")["FEATURE_PROMPT_COMPRESSION"] == "false"

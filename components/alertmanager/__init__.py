@@ -1,0 +1,1 @@
+"""alertmanager component and its generated files."""

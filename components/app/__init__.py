@@ -1,0 +1,1 @@
+"""app component and its generated files."""

@@ -1,0 +1,1 @@
+"""grafana component and its generated files."""

@@ -1,0 +1,74 @@
+"""Grafana: datasources, dashboard provider and dashboards, all provisioned from code."""
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.grafana.dashboards import render_dashboards
+from components.grafana.provisioning import (
+    ADMIN_PASSWORD_FILE,
+    DATASOURCES_PATH,
+    PORT,
+    PROVIDER_PATH,
+    grafana_environment,
+    render_dashboard_provider,
+    render_datasources,
+)
+from components.platform.base import Platform
+from components.platform.spec import ConfigFile, HealthCheck, Port, SecretFile, Workload
+from infra.alerts import AlertsConfig
+from infra.workloads import GrafanaConfig
+
+GRAFANA_UID = 472  # the official image's `grafana` user
+# Outside the writable data dir: a tmpfs or emptyDir there would hide them.
+DASHBOARDS_DIR = "/etc/grafana/dashboards"
+
+
+@dataclass
+class GrafanaArgs:
+    """Image, alert catalog (panel thresholds), datasource URLs, admin password."""
+
+    config: GrafanaConfig
+    alerts: AlertsConfig
+    prometheus_url: str
+    jaeger_url: str
+    admin_password: pulumi.Input[str]
+    platform: Platform
+    publish_port: int | None = None
+
+
+class Grafana(pulumi.ComponentResource):
+    """A stateless Grafana: everything it shows is provisioned, nothing is clicked together."""
+
+    def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("perfstack:monitoring:Grafana", name, None, opts)
+        dashboards = tuple(
+            ConfigFile(f"{DASHBOARDS_DIR}/{file}", text)
+            for file, text in render_dashboards(args.alerts).items()
+        )
+        args.platform.deploy(
+            Workload(
+                name=name,
+                app="grafana",
+                component="monitoring",
+                image=f"grafana/grafana:{args.config.version}",
+                env=grafana_environment(ADMIN_PASSWORD_FILE),
+                files=(
+                    ConfigFile(DATASOURCES_PATH, render_datasources(args.prometheus_url, args.jaeger_url)),
+                    ConfigFile(PROVIDER_PATH, render_dashboard_provider(DASHBOARDS_DIR)),
+                    *dashboards,
+                ),
+                secret_files=(SecretFile(ADMIN_PASSWORD_FILE, args.admin_password),),
+                ports=(Port("http", PORT, publish=args.publish_port),),
+                writable_dirs=("/var/lib/grafana", "/tmp"),
+                health=HealthCheck(
+                    command=("wget", "-q", "-O-", f"http://127.0.0.1:{PORT}/api/health"),
+                    http_path="/api/health",
+                    port=PORT,
+                ),
+                resources=args.config.resources,
+                run_as_user=GRAFANA_UID,
+            ),
+            parent=self,
+        )
+        self.register_outputs({})

@@ -1,0 +1,352 @@
+"""perfstack's Grafana dashboards, built with grafana-foundation-sdk.
+
+Thresholds come from the alert catalog (AlertsConfig), so a panel turns red
+exactly where an alert starts to count: latency yellow above the P95 target
+and red above the P95 warning; quality and cache hit rate red below their
+alert thresholds and green above their targets. App panels read the recording
+rules of components/prometheus/rules.py; Redis panels read redis_exporter.
+"""
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
+    VariableRefresh,
+    VariableSort,
+)
+
+from components.grafana.provisioning import PROMETHEUS_UID
+from infra.alerts import (
+    CACHE_HIT_RATIO,
+    ERROR_RATIO,
+    P50_LATENCY,
+    P95_LATENCY,
+    QUALITY,
+    REQUEST_RATE,
+    TOKEN_RATE,
+    TOKENS_PER_REQUEST,
+    AlertsConfig,
+    num,
+)
+
+OVERVIEW_UID = "perfstack-overview"
+CANARY_UID = "perfstack-canary"
+REDIS_UID = "perfstack-redis"
+
+OVERVIEW_FILE = "perfstack-overview.json"
+CANARY_FILE = "perfstack-canary.json"
+REDIS_FILE = "perfstack-redis.json"
+
+_PROMETHEUS = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
+_SERVICE = 'service=~"$service"'
+_TRACKS = ("stable", "canary")
+
+# (value or None for the base step, colour), ascending as Grafana expects.
+Steps = list[tuple[float | None, str]]
+
+
+def _rising_bad(target: float, alert: float) -> Steps:
+    """Green below the target, yellow up to the alert threshold, red above it."""
+    return [(None, "green"), (target, "yellow"), (alert, "red")]
+
+
+def _falling_bad(alert: float, target: float) -> Steps:
+    """Red below the alert threshold, yellow up to the target, green above it."""
+    return [(None, "red"), (alert, "yellow"), (target, "green")]
+
+
+def _thresholds(steps: Steps) -> dash.ThresholdsConfig:
+    return (
+        dash.ThresholdsConfig()
+        .mode(ThresholdsMode.ABSOLUTE)
+        .steps([Threshold(value=value, color=colour) for value, colour in steps])
+    )
+
+
+def _query(expr: str, legend: str, ref_id: str) -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref_id).datasource(_PROMETHEUS)
+
+
+def _ref(index: int) -> str:
+    return chr(ord("A") + index)
+
+
+def _timeseries(
+    title: str,
+    unit: str,
+    queries: list[tuple[str, str]],
+    steps: Steps | None = None,
+    description: str = "",
+    min_val: float | None = 0,
+    max_val: float | None = None,
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(_PROMETHEUS)
+        .unit(unit)
+        .height(8)
+        .span(12)
+        .legend(
+            common_builders.VizLegendOptions()
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["lastNotNull", "max"])
+        )
+    )
+    for index, (expr, legend) in enumerate(queries):
+        panel = panel.with_target(_query(expr, legend, _ref(index)))
+    if min_val is not None:
+        panel = panel.min(min_val)
+    if max_val is not None:
+        panel = panel.max(max_val)
+    if steps is not None:
+        panel = panel.thresholds(_thresholds(steps)).thresholds_style(
+            common_builders.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
+        )
+    return panel
+
+
+def _stat(
+    title: str, unit: str, expr: str, legend: str, steps: Steps, mappings: list[ValueMap] | None = None
+) -> stat.Panel:
+    panel = (
+        stat.Panel()
+        .title(title)
+        .datasource(_PROMETHEUS)
+        .unit(unit)
+        .height(4)
+        .span(6)
+        .with_target(_query(expr, legend, "A"))
+        .thresholds(_thresholds(steps))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        # Explicit: the current value, not whatever the panel default reducer is.
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
+    )
+    if mappings:
+        panel = panel.mappings(mappings)
+    return panel
+
+
+def _service_variable() -> dash.QueryVariable:
+    return (
+        dash.QueryVariable("service")
+        .label("Service")
+        .datasource(_PROMETHEUS)
+        .query(f"label_values({REQUEST_RATE}, service)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def _dashboard(uid: str, title: str, description: str) -> dash.Dashboard:
+    return (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["perfstack"])
+        .readonly()
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
+    )
+
+
+class _Signals:
+    """The app signals with their units and threshold bands, shared by overview and canary dashboards."""
+
+    def __init__(self, cfg: AlertsConfig) -> None:
+        self.latency = _rising_bad(cfg.dashboard_p95_target_ms / 1000, cfg.p95_warning_ms / 1000)
+        self.errors = _rising_bad(cfg.error_rate_warning, cfg.error_rate_critical)
+        self.tokens = _rising_bad(cfg.token_baseline_per_request, cfg.token_limit_per_request)
+        self.quality = _falling_bad(cfg.quality_critical, cfg.dashboard_quality_target)
+        self.cache = _falling_bad(cfg.cache_hit_rate_low, cfg.dashboard_cache_hit_target)
+
+
+def _with_ids(builder: dash.Dashboard) -> str:
+    built = builder.build()
+    # Stable panel ids: Grafana keys panel links and per-panel state on them.
+    for number, panel in enumerate(built.panels or [], start=1):
+        panel.id_val = number
+    return JSONEncoder(sort_keys=True, indent=2).encode(built) + "\n"
+
+
+def overview_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
+    """ "Performance overview": latency, errors, tokens, quality and cache hit rate per service and track."""
+    s = _Signals(cfg)
+    where = f"{{{_SERVICE}}}"
+    by_track = "{{service}} {{track}}"
+    return (
+        _dashboard(OVERVIEW_UID, "Performance overview", "perfstack: the KPIs of every app service.")
+        .with_variable(_service_variable())
+        .with_row(dash.Row("Now"))
+        .with_panel(_stat("P95 latency (worst)", "s", f"max({P95_LATENCY}{where})", "p95", s.latency))
+        .with_panel(
+            _stat("5xx error rate (worst)", "percentunit", f"max({ERROR_RATIO}{where})", "errors", s.errors)
+        )
+        .with_panel(
+            _stat("Quality score (lowest)", "percentunit", f"min({QUALITY}{where})", "quality", s.quality)
+        )
+        .with_panel(
+            _stat("Cache hit rate (lowest)", "percentunit", f"min({CACHE_HIT_RATIO}{where})", "hits", s.cache)
+        )
+        .with_row(dash.Row("Trends"))
+        .with_panel(
+            _timeseries(
+                "Latency P95 / P50",
+                "s",
+                [(f"{P95_LATENCY}{where}", f"p95 {by_track}"), (f"{P50_LATENCY}{where}", f"p50 {by_track}")],
+                s.latency,
+                "Dashed lines: P95 target (yellow) and warning threshold (red).",
+            )
+        )
+        .with_panel(
+            _timeseries("5xx error rate", "percentunit", [(f"{ERROR_RATIO}{where}", by_track)], s.errors)
+        )
+        .with_panel(
+            _timeseries(
+                "LLM tokens per request",
+                "short",
+                [(f"{TOKENS_PER_REQUEST}{where}", by_track)],
+                s.tokens,
+                "Yellow: baseline; red: the TokenUsageHigh limit (baseline x factor).",
+            )
+        )
+        .with_panel(_timeseries("LLM tokens per second", "short", [(f"{TOKEN_RATE}{where}", by_track)]))
+        .with_panel(
+            _timeseries(
+                "Quality score", "percentunit", [(f"{QUALITY}{where}", by_track)], s.quality, max_val=1
+            )
+        )
+        .with_panel(
+            _timeseries(
+                "Cache hit rate", "percentunit", [(f"{CACHE_HIT_RATIO}{where}", by_track)], s.cache, max_val=1
+            )
+        )
+        .with_panel(_timeseries("Requests per second", "reqps", [(f"{REQUEST_RATE}{where}", by_track)]))
+    )
+
+
+def canary_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
+    """ "Canary vs stable": every signal as one line per track, to judge a rollout at a glance."""
+    s = _Signals(cfg)
+
+    def split(record: str) -> list[tuple[str, str]]:
+        return [(f'{record}{{{_SERVICE}, track="{track}"}}', f"{{{{service}}}} {track}") for track in _TRACKS]
+
+    return (
+        _dashboard(
+            CANARY_UID, "Canary vs stable", "perfstack: canary and stable side by side (rollback signals)."
+        )
+        .with_variable(_service_variable())
+        .with_panel(
+            _timeseries(
+                "Traffic per track",
+                "reqps",
+                split(REQUEST_RATE),
+                description=f"Canary alerts need {num(cfg.canary_min_request_rate)} req/s on both tracks.",
+            )
+        )
+        .with_panel(_timeseries("Latency P95", "s", split(P95_LATENCY), s.latency))
+        .with_panel(_timeseries("5xx error rate", "percentunit", split(ERROR_RATIO), s.errors))
+        .with_panel(_timeseries("LLM tokens per request", "short", split(TOKENS_PER_REQUEST), s.tokens))
+        .with_panel(_timeseries("Quality score", "percentunit", split(QUALITY), s.quality, max_val=1))
+        .with_panel(_timeseries("Cache hit rate", "percentunit", split(CACHE_HIT_RATIO), s.cache, max_val=1))
+    )
+
+
+def redis_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
+    """ "Redis": hit ratio, memory against maxmemory, evictions, persistence and replication."""
+    rate = "[$__rate_interval]"
+    hits = f"sum by (service) (rate(redis_keyspace_hits_total{rate}))"
+    misses = f"sum by (service) (rate(redis_keyspace_misses_total{rate}))"
+    ok_failed = [
+        ValueMap(
+            {
+                "1": ValueMappingResult(text="OK", color="green"),
+                "0": ValueMappingResult(text="FAILED", color="red"),
+            }
+        )
+    ]
+    up_down = [
+        ValueMap(
+            {
+                "1": ValueMappingResult(text="UP", color="green"),
+                "0": ValueMappingResult(text="DOWN", color="red"),
+            }
+        )
+    ]
+    binary = [(None, "red"), (1, "green")]
+    return (
+        _dashboard(REDIS_UID, "Redis", "perfstack: the Redis cache as redis_exporter sees it.")
+        .with_row(dash.Row("Health and persistence"))
+        .with_panel(_stat("Redis up", "none", "min(redis_up)", "up", binary, up_down))
+        .with_panel(
+            _stat("AOF last write", "none", "min(redis_aof_last_write_status)", "aof", binary, ok_failed)
+        )
+        .with_panel(
+            _stat("RDB last bgsave", "none", "min(redis_rdb_last_bgsave_status)", "rdb", binary, ok_failed)
+        )
+        .with_panel(
+            _stat("Connected replicas", "none", "max(redis_connected_slaves)", "replicas", [(None, "blue")])
+        )
+        .with_row(dash.Row("Cache"))
+        .with_panel(
+            _timeseries(
+                "Keyspace hit ratio",
+                "percentunit",
+                [(f"{hits} / ({hits} + {misses})", "{{service}}")],
+                _falling_bad(cfg.cache_hit_rate_low, cfg.dashboard_cache_hit_target),
+                max_val=1,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                "Memory used vs maxmemory",
+                "bytes",
+                [
+                    ("redis_memory_used_bytes", "used {{instance}}"),
+                    ("redis_memory_max_bytes", "maxmemory {{instance}}"),
+                ],
+            )
+        )
+        .with_panel(
+            _timeseries(
+                "Memory used / maxmemory",
+                "percentunit",
+                [("redis_memory_used_bytes / (redis_memory_max_bytes > 0)", "{{instance}}")],
+                [(None, "green"), (cfg.redis_memory_ratio, "red")],
+                "Red: RedisMemoryHigh threshold; above it allkeys-lru starts evicting soon.",
+                max_val=1,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                "Evicted keys per second",
+                "short",
+                [(f"rate(redis_evicted_keys_total{rate})", "{{instance}}")],
+            )
+        )
+    )
+
+
+def render_dashboards(cfg: AlertsConfig) -> dict[str, str]:
+    """Every dashboard as {file name: JSON text}, for the provider directory (DASHBOARDS_DIR)."""
+    return {
+        OVERVIEW_FILE: _with_ids(overview_dashboard(cfg)),
+        CANARY_FILE: _with_ids(canary_dashboard(cfg)),
+        REDIS_FILE: _with_ids(redis_dashboard(cfg)),
+    }

@@ -1,0 +1,1 @@
+"""jaeger component and its generated files."""

@@ -1,0 +1,1 @@
+"""prometheus component and its generated files."""

@@ -1,0 +1,1 @@
+"""traffic component and its generated files."""

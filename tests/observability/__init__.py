@@ -1,0 +1,1 @@
+"""Tests of the observability files: rules, prometheus.yml, alertmanager.yml, Jaeger, Grafana."""

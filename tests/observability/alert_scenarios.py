@@ -1,0 +1,307 @@
+"""promtool unit tests generated from the alert catalog.
+
+For each alert a scenario builds input series whose value sits 2 % on the
+firing side of the alert's threshold ("firing") or 2 % on the quiet side
+("quiet"), with the labels scraping would add. The expected alert is derived
+from the catalog entry (its static labels and annotation templates), so a
+test checks the rule Prometheus really loads against the catalog's intent.
+"""
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from components.prometheus.rules import ALERTING_GROUP, RECORDING_GROUP
+from infra.alerts import AlertsConfig, AlertSpec, duration_seconds, num
+
+Side = Literal["firing", "quiet"]
+
+APP = {"service": "api", "track": "stable"}
+CANARY = {"service": "api", "track": "canary"}
+APP_TARGET = {"job": "app", "instance": "api-stable:8000", **APP}
+REDIS_TARGET = {"job": "redis", "instance": "redis-exporter:9121", "service": "redis"}
+MAXMEMORY = 512 * 1024 * 1024
+# Requests per minute of a busy track: 10 req/s, far above any minimum request rate.
+BUSY = 600.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Input series for one promtool test group and what the alert should then look like."""
+
+    series: list[tuple[str, str]]
+    """(series selector, promtool values) pairs."""
+    alert_labels: dict[str, str]
+    """Labels the alert gets from the data ($labels); the rule's static labels come on top."""
+    active_from: int
+    """Minute of the first evaluation at which the condition holds (rates need two samples: 1)."""
+    value: float
+    """The value the alert's $value shows."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def past(threshold: float, fires_above: bool, side: Side) -> float:
+    """A value 2 % beyond the threshold on the firing side, or 2 % short of it on the quiet side."""
+    outward = (side == "firing") == fires_above
+    return threshold * (1.02 if outward else 0.98)
+
+
+def selector(name: str, labels: dict[str, str]) -> str:
+    """A series selector as promtool input wants it: name{k="v",...}."""
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{inner}}}"
+
+
+def counter(per_minute: float, minutes: int) -> str:
+    """A counter growing by `per_minute` each 1m step."""
+    return f"0+{num(per_minute)}x{minutes}"
+
+
+def gauge(value: float, minutes: int) -> str:
+    """A gauge constant at `value`."""
+    return f"{num(value)}+0x{minutes}"
+
+
+def latency_series(
+    labels: dict[str, str], p95: float, minutes: int, per_minute: float = 100
+) -> list[tuple[str, str]]:
+    """A histogram whose P95 is exactly `p95`: every observation in one bucket (0, le], P95 = 0.95 * le."""
+    name = "http_request_duration_seconds_bucket"
+    return [
+        (selector(name, {**labels, "le": repr(p95 / 0.95)}), counter(per_minute, minutes)),
+        (selector(name, {**labels, "le": "+Inf"}), counter(per_minute, minutes)),
+    ]
+
+
+def request_series(
+    labels: dict[str, str], error_ratio: float, minutes: int, per_minute: float = 1000, with_5xx: bool = True
+) -> list[tuple[str, str]]:
+    """http_requests_total with the given share of 5xx (no 5xx series at all when with_5xx is False)."""
+    series = [
+        (
+            selector("http_requests_total", {**labels, "code": "200"}),
+            counter(per_minute * (1 - error_ratio), minutes),
+        )
+    ]
+    if with_5xx:
+        series.append(
+            (
+                selector("http_requests_total", {**labels, "code": "500"}),
+                counter(per_minute * error_ratio, minutes),
+            )
+        )
+    return series
+
+
+def _latency(threshold_ms: float) -> Callable[[AlertsConfig, Side, int], Scenario]:
+    def build(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+        p95 = past(threshold_ms / 1000, True, side)
+        return Scenario(latency_series(APP, p95, minutes), APP, 1, p95)
+
+    return build
+
+
+def _errors(ratio: float) -> Callable[[AlertsConfig, Side, int], Scenario]:
+    def build(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+        value = past(ratio, True, side)
+        return Scenario(request_series(APP, value, minutes), APP, 1, value)
+
+    return build
+
+
+def _quality(score: float) -> Callable[[AlertsConfig, Side, int], Scenario]:
+    def build(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+        value = past(score, False, side)
+        return Scenario(
+            [(selector("quality_score", {**APP, "intent": "summary"}), gauge(value, minutes))], APP, 0, value
+        )
+
+    return build
+
+
+def cache_scenario(hit_ratio: float, minutes: int, with_hits: bool = True) -> Scenario:
+    """Cache requests with the given hit ratio (no `hit` series at all when with_hits is False)."""
+    series = [
+        (selector("cache_requests_total", {**APP, "result": "miss"}), counter(100 * (1 - hit_ratio), minutes))
+    ]
+    if with_hits:
+        series.append(
+            (selector("cache_requests_total", {**APP, "result": "hit"}), counter(100 * hit_ratio, minutes))
+        )
+    return Scenario(series, APP, 1, hit_ratio)
+
+
+def _cache(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    return cache_scenario(past(cfg.cache_hit_rate_low, False, side), minutes)
+
+
+def _tokens(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    per_request = past(cfg.token_limit_per_request, True, side)
+    series = [
+        *request_series(APP, 0, minutes, per_minute=100, with_5xx=False),
+        (
+            selector("llm_tokens_total", {**APP, "direction": "input"}),
+            counter(100 * per_request * 0.6, minutes),
+        ),
+        (
+            selector("llm_tokens_total", {**APP, "direction": "output"}),
+            counter(100 * per_request * 0.4, minutes),
+        ),
+    ]
+    return Scenario(series, APP, 1, per_request)
+
+
+def _app_down(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    up = 0 if side == "firing" else 1
+    return Scenario([(selector("up", APP_TARGET), gauge(up, minutes))], APP_TARGET, 0, up)
+
+
+def _redis_down(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    up = 0 if side == "firing" else 1
+    return Scenario([(selector("redis_up", REDIS_TARGET), gauge(up, minutes))], REDIS_TARGET, 0, up)
+
+
+def _redis_memory(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    ratio = past(cfg.redis_memory_ratio, True, side)
+    series = [
+        (selector("redis_memory_max_bytes", REDIS_TARGET), gauge(MAXMEMORY, minutes)),
+        (selector("redis_memory_used_bytes", REDIS_TARGET), gauge(MAXMEMORY * ratio, minutes)),
+    ]
+    return Scenario(series, REDIS_TARGET, 0, ratio)
+
+
+STABLE_ERROR_RATIO = 0.01
+STABLE_P95 = 0.5
+
+
+def canary_errors_scenario(
+    cfg: AlertsConfig,
+    canary_ratio: float,
+    minutes: int,
+    canary_per_minute: float = BUSY,
+    stable_per_minute: float = BUSY,
+    stable_with_5xx: bool = True,
+) -> Scenario:
+    """Stable failing 1 % (or never with stable_with_5xx=False), the canary failing `canary_ratio`."""
+    stable_ratio = STABLE_ERROR_RATIO if stable_with_5xx else 0
+    series = [
+        *request_series(APP, stable_ratio, minutes, stable_per_minute, with_5xx=stable_with_5xx),
+        *request_series(CANARY, canary_ratio, minutes, canary_per_minute),
+    ]
+    return Scenario(series, CANARY, 1, canary_ratio)
+
+
+def _canary_errors(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    ratio = STABLE_ERROR_RATIO + past(cfg.canary_error_rate_margin, True, side)
+    return canary_errors_scenario(cfg, ratio, minutes)
+
+
+def canary_latency_scenario(
+    cfg: AlertsConfig, canary_p95: float, minutes: int, canary_per_minute: float = BUSY
+) -> Scenario:
+    """Stable at a 0.5 s P95, the canary at `canary_p95`, both with (error-free) traffic."""
+    series = [
+        *latency_series(APP, STABLE_P95, minutes, BUSY),
+        *latency_series(CANARY, canary_p95, minutes, canary_per_minute),
+        *request_series(APP, 0, minutes, BUSY, with_5xx=False),
+        *request_series(CANARY, 0, minutes, canary_per_minute, with_5xx=False),
+    ]
+    return Scenario(series, CANARY, 1, canary_p95)
+
+
+def _canary_latency(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    limit = STABLE_P95 * (1 + cfg.canary_latency_margin)
+    return canary_latency_scenario(cfg, past(limit, True, side), minutes)
+
+
+def scenarios(cfg: AlertsConfig) -> dict[str, Callable[[AlertsConfig, Side, int], Scenario]]:
+    """Scenario builder for every alert name the catalog should contain."""
+    return {
+        "P95LatencyCritical": _latency(cfg.p95_critical_ms),
+        "P95LatencyWarning": _latency(cfg.p95_warning_ms),
+        "ErrorRateCritical": _errors(cfg.error_rate_critical),
+        "ErrorRateWarning": _errors(cfg.error_rate_warning),
+        "QualityScoreCritical": _quality(cfg.quality_critical),
+        "QualityScoreWarning": _quality(cfg.quality_warning),
+        "CacheHitRateLow": _cache,
+        "TokenUsageHigh": _tokens,
+        "ApplicationDown": _app_down,
+        "RedisDown": _redis_down,
+        "RedisMemoryHigh": _redis_memory,
+        "CanaryErrorRateAboveStable": _canary_errors,
+        "CanaryLatencyAboveStable": _canary_latency,
+    }
+
+
+def for_minutes(spec: AlertSpec) -> int:
+    """The alert's `for` in whole minutes (test groups step by 1m)."""
+    return math.ceil(duration_seconds(spec.for_) / 60)
+
+
+def series_minutes(spec: AlertSpec) -> int:
+    """Enough 1m samples to evaluate a while after the alert should have fired."""
+    return for_minutes(spec) + 10
+
+
+def render_template(template: str, labels: dict[str, str], value: float) -> str:
+    """Expand the few Go-template forms the catalog uses, as Prometheus would.
+
+    Fails on any other form, so a catalog change that this cannot render is
+    noticed here instead of producing a wrong expectation.
+    """
+
+    def expand(match: re.Match[str]) -> str:
+        expr = match.group(1)
+        if label := re.fullmatch(r"\$labels\.(\w+)", expr):
+            return labels[label.group(1)]
+        if expr == "$value | humanizePercentage":
+            return f"{value * 100:.4g}%"
+        if fmt := re.fullmatch(r'\$value \| printf "(%\.\d+f)"', expr):
+            return fmt.group(1) % value
+        raise AssertionError(f"test renderer does not know the template form {{{{ {expr} }}}}")
+
+    return re.sub(r"\{\{\s*(.*?)\s*\}\}", expand, template)
+
+
+def expected_alert(spec: AlertSpec, scenario: Scenario) -> dict[str, Any]:
+    """The alert promtool should report: data labels + the rule's labels, annotations rendered."""
+    return {
+        "exp_labels": {**scenario.alert_labels, **spec.labels},
+        "exp_annotations": {
+            key: render_template(text, scenario.alert_labels, scenario.value)
+            for key, text in spec.annotations.items()
+        },
+    }
+
+
+def rule_test_group(
+    name: str, scenario: Scenario, checks: list[tuple[str, int, list[dict[str, Any]]]]
+) -> dict[str, Any]:
+    """One promtool test group: the scenario's series and (alertname, minute, expected alerts) checks."""
+    return {
+        "name": name,
+        # promtool 2.42 has no default for `interval`.
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in scenario.series],
+        "alert_rule_test": [
+            {"alertname": alertname, "eval_time": f"{minute}m", "exp_alerts": alerts}
+            for alertname, minute, alerts in checks
+        ],
+    }
+
+
+def unit_test_file(rule_file: str, groups: list[dict[str, Any]]) -> str:
+    """A `promtool test rules` file over `rule_file` (relative to the test file)."""
+    document = {
+        "rule_files": [rule_file],
+        "evaluation_interval": "1m",
+        # Without an order promtool evaluates groups in random order, and alerts
+        # would sometimes read the recording rules one step late.
+        "group_eval_order": [RECORDING_GROUP, ALERTING_GROUP],
+        "tests": groups,
+    }
+    return yaml.safe_dump(document, sort_keys=False, width=4096)
