@@ -5,6 +5,7 @@ import pulumi
 from components.alertmanager.component import Alertmanager, AlertmanagerArgs, credential_files
 from components.app.component import AppService, AppServiceArgs, track_workload_name
 from components.grafana.component import Grafana, GrafanaArgs
+from components.isolation import NetworkIsolation, NetworkIsolationArgs
 from components.jaeger.component import Jaeger, JaegerArgs
 from components.jaeger.config import OTLP_GRPC_PORT, QUERY_HTTP_PORT
 from components.platform.base import Platform
@@ -16,6 +17,7 @@ from components.redis.component import Redis, RedisArgs
 from components.traffic.component import RoutedService, TrafficRouter, TrafficRouterArgs
 from components.traffic.nginx_conf import route_target
 from infra.config import StackConfig
+from infra.network import stack_flows
 from infra.platform import create_platform
 from infra.secrets import StackSecrets
 
@@ -55,6 +57,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
             routed.append(RoutedService(target, service.port, tuple(service.route.hostnames)))
 
     _observability(config, secrets, platform)
+    NetworkIsolation("network", NetworkIsolationArgs(flows=stack_flows(config), platform=platform))
     TrafficRouter(
         "router",
         TrafficRouterArgs(

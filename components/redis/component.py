@@ -25,6 +25,7 @@ AUTH_CONF_PATH = f"{SECRETS_DIR}/redis-auth.conf"
 PASSWORD_PATH = f"{SECRETS_DIR}/redis-password"
 EXPORTER_PASSWORDS_PATH = f"{SECRETS_DIR}/redis-exporter-passwords.json"
 EXPORTER_PORT = 9121
+SENTINEL_PORT = 26379
 REDIS_UID = 999  # the official image's `redis` user
 
 
