@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from infra.alerts import AlertsConfig
 from infra.model import ConfigModel
@@ -51,6 +51,14 @@ class StackConfig(ConfigModel):
     """Where alerts go (non-secret settings; credentials are secrets)."""
     tracing: TracingConfig = TracingConfig()
     """Trace sampling and storage."""
+
+    @model_validator(mode="after")
+    def _sentinel_needs_kubernetes(self) -> "StackConfig":
+        if self.redis.mode == "sentinel" and self.platform != "kubernetes":
+            raise ValueError(
+                "redis.mode: sentinel needs platform kubernetes (stable pod names for the Sentinels)"
+            )
+        return self
 
     @field_validator("services")
     @classmethod

@@ -6,6 +6,7 @@ and what is allowed there.
 """
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -87,6 +88,10 @@ def format_validation_error(error: ValidationError, model: type[BaseModel] = Sta
             problems.append(f"{_describe_loc(loc)}: required, but not set")
         else:
             message = detail["msg"].removeprefix("Value error, ")
+            # A cross-field check names its own key first ("replicas: ..."): put it in the path.
+            subkey = re.match(r"^([a-zA-Z][a-zA-Z0-9]*(?:\.[a-zA-Z][a-zA-Z0-9]*)*): (.*)$", message, re.S)
+            if detail["type"] == "value_error" and subkey:
+                loc, message = (*loc, *subkey.group(1).split(".")), subkey.group(2)
             problems.append(f"{_describe_loc(loc)}: {message}")
     return problems
 

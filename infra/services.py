@@ -67,6 +67,8 @@ GENERATED_ENV_NAMES: frozenset[str] = frozenset(
         "OTEL_RESOURCE_ATTRIBUTES",
         "OTEL_SERVICE_NAME",
         "REDIS_HOST",
+        "REDIS_MASTER_NAME",
+        "REDIS_SENTINELS",
         "REDIS_PASSWORD",
         "REDIS_PASSWORD_FILE",
         "REDIS_PORT",

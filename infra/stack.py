@@ -41,6 +41,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
                 redis_host=platform.address("redis"),
                 redis_port=config.redis.port,
                 redis_password=secrets.redis_password,
+                redis_client_env=redis.client_env,
                 otlp_endpoint=f"http://{platform.address(JAEGER_NAME)}:{OTLP_GRPC_PORT}",
                 platform=platform,
             ),

@@ -51,6 +51,23 @@ def _not_latest(tag: str) -> str:
     return tag
 
 
+class SentinelConfig(ConfigModel):
+    """Redis Sentinel: watches the data nodes and promotes a replica when the master fails."""
+
+    sentinels: Annotated[int, Field(ge=3, le=7)] = 3
+    """Number of Sentinels (their own StatefulSet); an odd number avoids split votes."""
+    quorum: Annotated[int, Field(ge=2)] = 2
+    """Sentinels that must agree the master is down before a failover starts."""
+    down_after_ms: Annotated[int, Field(ge=1000)] = 5000
+    """How long the master must be unreachable before a Sentinel calls it down."""
+    failover_timeout_ms: Annotated[int, Field(ge=1000)] = 60000
+    """How long a failover may take before another Sentinel retries it."""
+    min_replicas_to_write: Annotated[int, Field(ge=0)] = 1
+    """The master refuses writes unless this many replicas are connected: bounds what a failover can lose."""
+    min_replicas_max_lag: Annotated[int, Field(ge=1)] = 10
+    """Seconds a replica may lag and still count for `minReplicasToWrite`."""
+
+
 class RedisConfig(ConfigModel):
     """The Redis cache (official `redis` image)."""
 
@@ -89,12 +106,32 @@ class RedisConfig(ConfigModel):
     """Container resources; the memory limit must leave room above `maxmemory` for overhead and forks."""
     exporter_version: ImageTag = "v1.67.0"
     """Tag of the `oliver006/redis_exporter` image that exposes Redis metrics."""
+    mode: Literal["standalone", "sentinel"] = "standalone"
+    """`standalone`: one node. `sentinel`: replicated data nodes with Sentinel failover (Kubernetes only)."""
+    replicas: Annotated[int, Field(ge=1, le=9)] = 1
+    """Data nodes: one master and the rest replicas (sentinel mode needs at least 2)."""
+    sentinel: SentinelConfig = SentinelConfig()
+    """Sentinel settings (sentinel mode)."""
+
+    @model_validator(mode="after")
+    def _replication_fits_mode(self) -> "RedisConfig":
+        if self.mode == "standalone" and self.replicas != 1:
+            raise ValueError("replicas: standalone mode runs exactly 1 node; use mode: sentinel for replicas")
+        if self.mode == "sentinel" and self.replicas < 2:
+            raise ValueError("replicas: sentinel mode needs at least 2 data nodes (one master, one replica)")
+        if self.mode == "sentinel" and not self.sentinel.quorum <= self.sentinel.sentinels:
+            raise ValueError("sentinel.quorum: must not exceed sentinel.sentinels")
+        if self.mode == "sentinel" and self.sentinel.min_replicas_to_write >= self.replicas:
+            raise ValueError(
+                "sentinel.minReplicasToWrite: must be less than replicas, or one lost node stops writes"
+            )
+        return self
 
     @model_validator(mode="after")
     def _limit_above_maxmemory(self) -> "RedisConfig":
         if memory_bytes(self.resources.memory_limit) <= redis_size_bytes(self.maxmemory):
             raise ValueError(
-                f"resources.memoryLimit ({self.resources.memory_limit}) must be larger than "
+                f"resources.memoryLimit: {self.resources.memory_limit} must be larger than "
                 f"maxmemory ({self.maxmemory}), or the container is killed before Redis evicts"
             )
         return self

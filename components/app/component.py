@@ -23,6 +23,8 @@ class AppServiceArgs:
     redis_host: str
     redis_port: int
     redis_password: pulumi.Input[str]
+    redis_client_env: dict[str, str]
+    """Extra env to find the Redis master (REDIS_SENTINELS, REDIS_MASTER_NAME in sentinel mode)."""
     otlp_endpoint: str
     platform: Platform
 
@@ -64,7 +66,8 @@ class AppService(pulumi.ComponentResource):
             app=name,
             component="app",
             image=f"{service.image}:{config.version}",
-            env=track_env(
+            env=args.redis_client_env
+            | track_env(
                 service_name=name,
                 service=service,
                 track=track,

@@ -74,6 +74,12 @@ class DockerPlatform(Platform):
         ]
         return Deployed(host=self.address(workload.name), resources=(image, *volumes, *containers))
 
+    def _env(self, workload: Workload, index: int) -> dict[str, str]:
+        env = dict(workload.env)
+        if workload.pod_name_env:
+            env[workload.pod_name_env] = self._container_name(workload.name, index, workload.replicas)
+        return env
+
     def _container(
         self,
         workload: Workload,
@@ -113,7 +119,7 @@ class DockerPlatform(Platform):
             image=image.image_id,
             command=list(workload.args) or None,
             entrypoints=list(workload.command) or None,
-            envs=[f"{k}={v}" for k, v in sorted(workload.env.items())],
+            envs=[f"{k}={v}" for k, v in sorted(self._env(workload, index).items())],
             uploads=uploads or None,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
             networks_advanced=[

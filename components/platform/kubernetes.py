@@ -148,6 +148,7 @@ class KubernetesPlatform(Platform):
             mounts.append(core.VolumeMountArgs(name=f"scratch-{index}", mount_path=directory))
         mounts += [core.VolumeMountArgs(name=v.name, mount_path=v.mount_path) for v in workload.volumes]
 
+        stateful = bool(workload.volumes) or workload.stable_identity
         service_account = self._service_account(workload, parent) if workload.discovers_pods else None
         template = core.PodTemplateSpecArgs(
             metadata=meta.ObjectMetaArgs(
@@ -165,6 +166,7 @@ class KubernetesPlatform(Platform):
                     seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
                 ),
                 containers=[self._container(workload, mounts)],
+                affinity=_spread(self.selector(workload)) if workload.replicas > 1 else None,
                 volumes=volumes or None,
             ),
         )
@@ -173,7 +175,9 @@ class KubernetesPlatform(Platform):
             metadata=self._metadata(workload, workload.name),
             spec=core.ServiceSpecArgs(
                 type="ClusterIP",
-                cluster_ip="None" if workload.volumes else None,
+                cluster_ip="None" if stateful else None,
+                # Peers (Sentinels, Alertmanagers) must resolve each other while starting.
+                publish_not_ready_addresses=True if stateful else None,
                 selector=self.selector(workload),
                 ports=[
                     core.ServicePortArgs(name=p.name, port=p.port, target_port=p.name) for p in workload.ports
@@ -183,7 +187,7 @@ class KubernetesPlatform(Platform):
         )
         created.append(service)
         selector = meta.LabelSelectorArgs(match_labels=self.selector(workload))
-        if workload.volumes:
+        if stateful:
             created.append(
                 apps.StatefulSet(
                     workload.name,
@@ -195,7 +199,7 @@ class KubernetesPlatform(Platform):
                         template=template,
                         volume_claim_templates=[
                             core.PersistentVolumeClaimArgs(
-                                metadata=meta.ObjectMetaArgs(name=v.name),
+                                metadata=meta.ObjectMetaArgs(name=v.name, labels=self.labels(workload)),
                                 spec=core.PersistentVolumeClaimSpecArgs(
                                     access_modes=["ReadWriteOnce"],
                                     storage_class_name=self._args.storage_class,
@@ -205,7 +209,8 @@ class KubernetesPlatform(Platform):
                                 ),
                             )
                             for v in workload.volumes
-                        ],
+                        ]
+                        or None,
                     ),
                     opts=self.child_opts(parent),
                 )
@@ -274,7 +279,7 @@ class KubernetesPlatform(Platform):
             image=workload.image,
             command=list(workload.command) or None,
             args=list(workload.args) or None,
-            env=[core.EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env.items())] or None,
+            env=_env(workload) or None,
             ports=[core.ContainerPortArgs(name=p.name, container_port=p.port) for p in workload.ports]
             or None,
             volume_mounts=mounts or None,
@@ -302,6 +307,39 @@ def _file_mounts(volume: str, keys: dict[str, str]) -> list[core.VolumeMountArgs
         core.VolumeMountArgs(name=volume, mount_path=path, sub_path=key, read_only=True)
         for path, key in keys.items()
     ]
+
+
+def _env(workload: Workload) -> list[core.EnvVarArgs]:
+    # The pod's own name comes first: later values may refer to it as $(NAME).
+    own_name = (
+        [
+            core.EnvVarArgs(
+                name=workload.pod_name_env,
+                value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.name")),
+            )
+        ]
+        if workload.pod_name_env
+        else []
+    )
+    return own_name + [core.EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env.items())]
+
+
+def _spread(selector: dict[str, str]) -> core.AffinityArgs:
+    # Preferred, not required: replicas spread over nodes where the cluster
+    # has enough of them, and still schedule on a small one.
+    return core.AffinityArgs(
+        pod_anti_affinity=core.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                core.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=core.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=meta.LabelSelectorArgs(match_labels=selector),
+                    ),
+                )
+            ]
+        )
+    )
 
 
 def _pod_annotations(workload: Workload) -> dict[str, str] | None:

@@ -113,6 +113,10 @@ class Workload:
     resources: Resources = field(default_factory=Resources)
     replicas: int = 1
     labels: dict[str, str] = field(default_factory=dict)
+    stable_identity: bool = False
+    """Replicas keep their names across restarts (a StatefulSet even without volumes)."""
+    pod_name_env: str | None = None
+    """Env var that carries the replica's own name (Kubernetes downward API; Docker: the container name)."""
     discovers_pods: bool = False
     """Needs read access to the pods of its namespace (Prometheus' service discovery)."""
     run_as_user: int = 65534

@@ -1,7 +1,9 @@
-"""The Redis cache component: one Redis server plus redis_exporter."""
+"""The Redis cache component: a standalone server or a Sentinel set, plus redis_exporter."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -10,6 +12,7 @@ from components.platform.spec import (
     SECRETS_DIR,
     ConfigFile,
     DataVolume,
+    Deployed,
     HealthCheck,
     Metrics,
     Port,
@@ -17,10 +20,26 @@ from components.platform.spec import (
     Workload,
 )
 from components.redis.conf import RedisConfSettings, render_redis_auth_conf, render_redis_conf
+from components.redis.sentinel import (
+    ReplicationSettings,
+    SentinelSettings,
+    render_data_node_conf,
+    render_sentinel_auth_conf,
+    render_sentinel_conf,
+)
 from infra.common import Resources
 from infra.workloads import RedisConfig
 
 CONF_PATH = "/usr/local/etc/redis/redis.conf"
+SENTINEL_CONF_PATH = "/usr/local/etc/redis/sentinel.conf"
+SENTINEL_AUTH_CONF_PATH = f"{SECRETS_DIR}/sentinel-auth.conf"
+BOOTSTRAP_PATH = "/usr/local/bin/perfstack-bootstrap.sh"
+BOOTSTRAP_SCRIPT = (Path(__file__).parent / "bootstrap.sh").read_text()
+MASTER_NAME = "perfstack"
+SENTINEL_WORK_DIR = "/data"
+SENTINEL_RESOURCES = Resources(
+    cpu_request="20m", cpu_limit="200m", memory_request="32Mi", memory_limit="64Mi"
+)
 AUTH_CONF_PATH = f"{SECRETS_DIR}/redis-auth.conf"
 PASSWORD_PATH = f"{SECRETS_DIR}/redis-password"
 EXPORTER_PASSWORDS_PATH = f"{SECRETS_DIR}/redis-exporter-passwords.json"
@@ -60,46 +79,163 @@ def _ping(port: int) -> str:
 class Redis(pulumi.ComponentResource):
     """A password-protected, persistent LRU cache and its metrics exporter.
 
-    Outputs: ``host`` and ``port`` that clients connect to.
+    `standalone`: one node. `sentinel`: a StatefulSet of data nodes and one
+    of Sentinels; every pod starts through bootstrap.sh, which asks the
+    Sentinels for the current master instead of assuming pod 0.
+    Outputs: ``host`` and ``port`` of the service, and ``client_env``, the
+    extra env clients need to find the master in sentinel mode.
     """
 
     host: pulumi.Output[str]
     port: pulumi.Output[int]
+    client_env: dict[str, str]
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("perfstack:cache:Redis", name, None, opts)
         config = args.config
-        password = pulumi.Output.secret(args.password)
-        server = args.platform.deploy(
+        self._password = pulumi.Output.secret(args.password)
+        self.client_env = {}
+        if config.mode == "sentinel":
+            server = self._sentinel_set(name, args)
+        else:
+            server = args.platform.deploy(self._data_node(name, config), parent=self)
+        self._exporter(name, args, f"redis://{server.host}:{config.port}")
+        self.host = pulumi.Output.from_input(server.host)
+        self.port = pulumi.Output.from_input(config.port)
+        self.register_outputs({"host": self.host, "port": self.port, "clientEnv": self.client_env})
+
+    def _secret_files(self, *extra: SecretFile) -> tuple[SecretFile, ...]:
+        return (
+            SecretFile(AUTH_CONF_PATH, self._password.apply(render_redis_auth_conf)),
+            SecretFile(PASSWORD_PATH, self._password),
+            *extra,
+        )
+
+    def _data_node(
+        self, name: str, config: RedisConfig, conf: str | None = None, **overrides: Any
+    ) -> Workload:
+        workload = Workload(
+            name=name,
+            app="redis",
+            component="cache",
+            image=f"{config.image}:{config.version}",
+            command=("redis-server", CONF_PATH),
+            files=(ConfigFile(CONF_PATH, conf or render_redis_conf(redis_conf_settings(config))),),
+            secret_files=self._secret_files(),
+            ports=(Port("redis", config.port),),
+            volumes=(DataVolume("data", "/data", config.storage_size),),
+            health=HealthCheck(command=("sh", "-c", _ping(config.port))),
+            resources=config.resources,
+            run_as_user=REDIS_UID,
+        )
+        return replace(workload, **overrides)
+
+    def _sentinel_set(self, name: str, args: RedisArgs) -> Deployed:
+        config, platform = args.config, args.platform
+        sentinel_name = f"{name}-sentinel"
+        sentinel_hosts = " ".join(
+            f"{h}:{SENTINEL_PORT}" for h in platform.instance_hosts(sentinel_name, config.sentinel.sentinels)
+        )
+        pod0 = platform.instance_hosts(name, config.replicas)[0]
+        settings = SentinelSettings(
+            master_name=MASTER_NAME,
+            quorum=config.sentinel.quorum,
+            down_after_ms=config.sentinel.down_after_ms,
+            failover_timeout_ms=config.sentinel.failover_timeout_ms,
+            port=SENTINEL_PORT,
+            work_dir=SENTINEL_WORK_DIR,
+        )
+        common_env = {
+            "SENTINEL_HOSTS": sentinel_hosts,
+            "SENTINEL_MASTER_NAME": MASTER_NAME,
+            "FALLBACK_MASTER_HOST": pod0,
+            "FALLBACK_MASTER_PORT": str(config.port),
+            "REDIS_PASSWORD_FILE": PASSWORD_PATH,
+        }
+        bootstrap = ConfigFile(BOOTSTRAP_PATH, BOOTSTRAP_SCRIPT)
+        replication = ReplicationSettings(
+            min_replicas_to_write=config.sentinel.min_replicas_to_write,
+            min_replicas_max_lag=config.sentinel.min_replicas_max_lag,
+        )
+        data_conf = render_data_node_conf(redis_conf_settings(config), replication)
+        server = platform.deploy(
+            self._data_node(
+                name,
+                config,
+                data_conf,
+                command=("sh", BOOTSTRAP_PATH, "redis"),
+                files=(ConfigFile(CONF_PATH, data_conf), bootstrap),
+                env={
+                    **common_env,
+                    "MY_HOST": f"$(POD_NAME).{name}",
+                    "MY_PORT": str(config.port),
+                    "CONF_PATH": CONF_PATH,
+                },
+                pod_name_env="POD_NAME",
+                replicas=config.replicas,
+            ),
+            parent=self,
+        )
+        platform.deploy(
             Workload(
-                name=name,
-                app="redis",
+                name=sentinel_name,
+                app="redis-sentinel",
                 component="cache",
                 image=f"{config.image}:{config.version}",
-                command=("redis-server", CONF_PATH),
-                files=(ConfigFile(CONF_PATH, render_redis_conf(redis_conf_settings(config))),),
-                secret_files=(
-                    SecretFile(AUTH_CONF_PATH, password.apply(render_redis_auth_conf)),
-                    SecretFile(PASSWORD_PATH, password),
+                command=("sh", BOOTSTRAP_PATH, "sentinel"),
+                env={
+                    **common_env,
+                    "MY_HOST": f"$(POD_NAME).{sentinel_name}",
+                    "MY_PORT": str(SENTINEL_PORT),
+                    "CONF_PATH": SENTINEL_CONF_PATH,
+                    "SENTINEL_CONF": f"{SENTINEL_WORK_DIR}/sentinel.conf",
+                },
+                pod_name_env="POD_NAME",
+                files=(
+                    ConfigFile(
+                        SENTINEL_CONF_PATH,
+                        render_sentinel_conf(
+                            settings,
+                            master_host=pod0,
+                            master_port=config.port,
+                            auth_include=SENTINEL_AUTH_CONF_PATH,
+                        ),
+                    ),
+                    bootstrap,
                 ),
-                ports=(Port("redis", config.port),),
-                volumes=(DataVolume("data", "/data", config.storage_size),),
-                health=HealthCheck(command=("sh", "-c", _ping(config.port))),
-                resources=config.resources,
+                secret_files=(
+                    SecretFile(SENTINEL_AUTH_CONF_PATH, self._password.apply(render_sentinel_auth_conf)),
+                    SecretFile(PASSWORD_PATH, self._password),
+                ),
+                ports=(Port("sentinel", SENTINEL_PORT),),
+                # Sentinel rewrites its config at runtime: a private, writable copy per pod.
+                writable_dirs=(SENTINEL_WORK_DIR,),
+                stable_identity=True,
+                health=HealthCheck(command=("sh", "-c", _ping(SENTINEL_PORT))),
+                resources=SENTINEL_RESOURCES,
+                replicas=config.sentinel.sentinels,
                 run_as_user=REDIS_UID,
             ),
             parent=self,
         )
-        address = f"redis://{server.host}:{config.port}"
+        self.client_env = {
+            "REDIS_SENTINELS": sentinel_hosts.replace(" ", ","),
+            "REDIS_MASTER_NAME": MASTER_NAME,
+        }
+        return server
+
+    def _exporter(self, name: str, args: RedisArgs, address: str) -> None:
         args.platform.deploy(
             Workload(
                 name=f"{name}-exporter",
                 app="redis-exporter",
                 component="monitoring",
-                image=f"oliver006/redis_exporter:{config.exporter_version}",
+                image=f"oliver006/redis_exporter:{args.config.exporter_version}",
                 args=(f"--redis.addr={address}", f"--redis.password-file={EXPORTER_PASSWORDS_PATH}"),
                 secret_files=(
-                    SecretFile(EXPORTER_PASSWORDS_PATH, password.apply(lambda p: json.dumps({address: p}))),
+                    SecretFile(
+                        EXPORTER_PASSWORDS_PATH, self._password.apply(lambda p: json.dumps({address: p}))
+                    ),
                 ),
                 ports=(Port("metrics", EXPORTER_PORT),),
                 health=HealthCheck(http_path="/health", port=EXPORTER_PORT),
@@ -110,6 +246,3 @@ class Redis(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        self.host = pulumi.Output.from_input(server.host)
-        self.port = pulumi.Output.from_input(config.port)
-        self.register_outputs({"host": self.host, "port": self.port})

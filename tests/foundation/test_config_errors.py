@@ -27,7 +27,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("malformed memory size", {"redis.maxmemory": "lots"}, "perfstack:redis.maxmemory", "kb, mb or gb"),
     ("zero memory size", {"redis.maxmemory": "0mb"}, "perfstack:redis.maxmemory", "positive number"),
-    ("maxmemory above the container limit", {"redis.maxmemory": "2gb"}, "perfstack:redis", "memoryLimit"),
+    (
+        "maxmemory above the container limit",
+        {"redis.maxmemory": "2gb"},
+        "perfstack:redis.resources.memoryLimit",
+        "must be larger than maxmemory",
+    ),
+    (
+        "replicas in standalone mode",
+        {"redis.mode": "standalone", "redis.replicas": 3},
+        "perfstack:redis.replicas",
+        "mode: sentinel",
+    ),
     (
         "unknown eviction policy",
         {"redis.maxmemoryPolicy": "lru"},
@@ -123,3 +134,18 @@ def test_error_message_does_not_echo_secret_values() -> None:
             "staging", overrides={"redisPassword": KNOWN_SECRETS["redisPassword"]}, placeholder_secrets=False
         )
     assert KNOWN_SECRETS["redisPassword"] not in str(error.value)
+
+
+def test_sentinel_mode_on_docker_names_the_key() -> None:
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program(
+            "staging",
+            overrides={"redis.mode": "sentinel", "redis.replicas": 3},
+            secrets=KNOWN_SECRETS,
+            declared=declared,
+        )
+    assert any(
+        p.startswith("perfstack:redis.mode: sentinel needs platform kubernetes") for p in error.value.problems
+    )
+    assert declared == []

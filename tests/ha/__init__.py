@@ -1,0 +1,1 @@
+"""Redis high availability: Sentinel failover with the real redis-server and redis-sentinel."""

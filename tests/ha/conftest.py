@@ -1,0 +1,263 @@
+"""A Redis Sentinel set on loopback, every process started through the real bootstrap.sh.
+
+Three data nodes and three Sentinels run from the generated redis.conf and
+sentinel.conf with only addresses, ports and paths rewritten, and with the
+Sentinel timings shortened (through the same settings dataclass) so that a
+failover takes seconds. The shell is ``/bin/sh`` (dash on Debian); set
+``PERFSTACK_TEST_SHELL="busybox sh"`` to run the image's shell instead.
+"""
+
+import contextlib
+import dataclasses
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import pytest
+import redis
+
+from components.redis.component import redis_conf_settings
+from components.redis.conf import render_redis_auth_conf
+from components.redis.sentinel import (
+    ReplicationSettings,
+    SentinelSettings,
+    render_data_node_conf,
+    render_sentinel_auth_conf,
+    render_sentinel_conf,
+)
+from infra.workloads import RedisConfig
+from tests.conftest import require_tool
+
+BOOTSTRAP = Path(__file__).resolve().parents[2] / "components" / "redis" / "bootstrap.sh"
+SHELL = shlex.split(os.environ.get("PERFSTACK_TEST_SHELL", "/bin/sh"))
+LOOPBACK = "127.0.0.1"
+PASSWORD = 'ha pa ss"word\\with-quotes 42'
+"""Spaces, quotes and a backslash: quoting must survive redis.conf, sentinel.conf and redis-cli."""
+
+TEST_SENTINEL = SentinelSettings(down_after_ms=1000, failover_timeout_ms=3000)
+"""Production's Sentinel settings with the timings shortened so that a failover takes seconds."""
+
+START_TIMEOUT_S = 15.0
+T = TypeVar("T")
+
+Address = tuple[str, int]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((LOOPBACK, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
+    """The first truthy value of ``check()``; Redis errors count as "not yet"."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except redis.RedisError as error:
+            last_error = error
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error})")
+        time.sleep(interval)
+
+
+class Member:
+    """One process of the set: bootstrap.sh, which execs redis-server or redis-sentinel."""
+
+    def __init__(
+        self, name: str, role: Literal["redis", "sentinel"], port: int, directory: Path, env: dict[str, str]
+    ) -> None:
+        self.name = name
+        self.role = role
+        self.port = port
+        self.directory = directory
+        self.env = env
+        self.log = directory / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> Address:
+        return (LOOPBACK, self.port)
+
+    def start(self) -> None:
+        """Run bootstrap.sh and wait until the server it execs answers."""
+        with self.log.open("ab") as log:
+            # A session of its own: teardown kills the whole group, whatever bootstrap.sh is running.
+            self.process = subprocess.Popen(
+                [*SHELL, str(BOOTSTRAP), self.role],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process = self.process
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {process.returncode}:\n{self.log.read_text()}")
+            try:
+                return bool(self.client(socket_timeout=1).ping())
+            except redis.BusyLoadingError:
+                return False
+
+        wait_until(answers, START_TIMEOUT_S, f"{self.name} to answer PING")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync, as a node that dies."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def client(self, socket_timeout: float = 5) -> redis.Redis:
+        return redis.Redis(
+            host=LOOPBACK,
+            port=self.port,
+            password=PASSWORD,
+            socket_timeout=socket_timeout,
+            decode_responses=True,
+        )
+
+
+class SentinelSet:
+    """3 data nodes and 3 Sentinels wired as the StatefulSets wire them, on loopback."""
+
+    def __init__(self, directory: Path, sentinel: SentinelSettings = TEST_SENTINEL) -> None:
+        self.settings = sentinel
+        ports = free_ports(6)
+        secrets = directory / "secrets"
+        secrets.mkdir()
+        password_file = secrets / "redis-password"
+        password_file.write_text(PASSWORD)
+        redis_auth = secrets / "redis-auth.conf"
+        redis_auth.write_text(render_redis_auth_conf(PASSWORD))
+        sentinel_auth = secrets / "sentinel-auth.conf"
+        sentinel_auth.write_text(render_sentinel_auth_conf(PASSWORD, sentinel.master_name))
+
+        data_ports, sentinel_ports = ports[:3], ports[3:]
+        common = {
+            "PATH": os.environ["PATH"],
+            "SENTINEL_HOSTS": " ".join(f"{LOOPBACK}:{p}" for p in sentinel_ports),
+            "SENTINEL_MASTER_NAME": sentinel.master_name,
+            "MY_HOST": LOOPBACK,
+            "FALLBACK_MASTER_HOST": LOOPBACK,
+            "FALLBACK_MASTER_PORT": str(data_ports[0]),
+            "REDIS_PASSWORD_FILE": str(password_file),
+        }
+        self.data_nodes: list[Member] = []
+        for ordinal, port in enumerate(data_ports):
+            home = directory / f"redis-{ordinal}"
+            (home / "data").mkdir(parents=True)
+            settings = dataclasses.replace(
+                redis_conf_settings(RedisConfig()),
+                bind=LOOPBACK,
+                port=port,
+                data_dir=str(home / "data"),
+                auth_include=str(redis_auth),
+            )
+            conf = home / "redis.conf"
+            conf.write_text(render_data_node_conf(settings, ReplicationSettings()))
+            env = {**common, "MY_PORT": str(port), "POD_ORDINAL": str(ordinal), "CONF_PATH": str(conf)}
+            self.data_nodes.append(Member(f"redis-{ordinal}", "redis", port, home, env))
+
+        self.sentinels: list[Member] = []
+        for ordinal, port in enumerate(sentinel_ports):
+            home = directory / f"sentinel-{ordinal}"
+            (home / "run").mkdir(parents=True)
+            template = home / "sentinel.conf"
+            template.write_text(
+                render_sentinel_conf(
+                    dataclasses.replace(sentinel, bind=LOOPBACK, port=port, work_dir=str(home / "run")),
+                    master_host=LOOPBACK,
+                    master_port=data_ports[0],
+                    auth_include=str(sentinel_auth),
+                )
+            )
+            env = {
+                **common,
+                "MY_PORT": str(port),
+                "POD_ORDINAL": str(ordinal),
+                "CONF_PATH": str(template),
+                "SENTINEL_CONF": str(home / "run" / "sentinel.conf"),
+            }
+            self.sentinels.append(Member(f"sentinel-{ordinal}", "sentinel", port, home, env))
+
+    @property
+    def members(self) -> list[Member]:
+        return self.data_nodes + self.sentinels
+
+    def start(self) -> None:
+        """First boot: data nodes (no Sentinel up yet), then Sentinels; wait until all know each other."""
+        require_tool("redis-server")
+        require_tool("redis-sentinel")
+        require_tool("redis-cli")
+        for member in self.members:
+            member.start()
+        for replica in self.data_nodes[1:]:
+            client = replica.client()
+            wait_until(
+                lambda client=client: client.info("replication")["master_link_status"] == "up",
+                START_TIMEOUT_S,
+                f"{replica.name}'s replication link to come up",
+            )
+        for sentinel in self.sentinels:
+            client = sentinel.client()
+            # Sentinels find replicas through the master and each other through its hello channel.
+            wait_until(
+                lambda client=client: (
+                    (state := client.sentinel_master(self.settings.master_name))["num-slaves"] == 2
+                    and state["num-other-sentinels"] == 2
+                ),
+                START_TIMEOUT_S,
+                f"{sentinel.name} to see 2 replicas and 2 other Sentinels",
+            )
+
+    def master_from_sentinels(self) -> Address | None:
+        """The master address the first answering Sentinel names (None if none answers)."""
+        for sentinel in self.sentinels:
+            try:
+                found = sentinel.client(socket_timeout=1).sentinel_get_master_addr_by_name(
+                    self.settings.master_name
+                )
+            except redis.RedisError:
+                continue
+            if found:
+                return (found[0], int(found[1]))
+        return None
+
+    def data_node_at(self, address: Address) -> Member:
+        return next(node for node in self.data_nodes if node.address == address)
+
+    def close(self) -> None:
+        """Kill every process; never raises, so one failure cannot leave the others running."""
+        for member in self.members:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                member.kill()
+
+
+@pytest.fixture(scope="module")
+def sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A started Sentinel set, shared by a module's tests and killed at its end, even on failure."""
+    instance = SentinelSet(tmp_path_factory.mktemp("sentinel-set"))
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.close()
