@@ -14,7 +14,7 @@ from components.alertmanager.config import (
     required_secret_files,
 )
 from components.platform.base import Platform
-from components.platform.spec import ConfigFile, DataVolume, HealthCheck, Metrics, Port, SecretFile, Workload
+from components.platform.spec import ConfigFile, DataVolume, Metrics, Port, SecretFile, Workload, http_health
 from infra.notifications import NotificationsConfig
 from infra.workloads import AlertmanagerConfig
 
@@ -91,11 +91,7 @@ class Alertmanager(pulumi.ComponentResource):
                 ),
                 ports=(Port("http", PORT, publish=args.publish_port), Port("cluster", CLUSTER_PORT)),
                 volumes=(DataVolume("data", DATA_DIR, "1Gi"),),
-                health=HealthCheck(
-                    command=("wget", "-q", "-O-", f"http://127.0.0.1:{PORT}/-/ready"),
-                    http_path="/-/ready",
-                    port=PORT,
-                ),
+                health=http_health("/-/ready", PORT),
                 metrics=Metrics(PORT),
                 resources=config.resources,
                 replicas=config.replicas,

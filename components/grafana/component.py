@@ -15,7 +15,7 @@ from components.grafana.provisioning import (
     render_datasources,
 )
 from components.platform.base import Platform
-from components.platform.spec import ConfigFile, HealthCheck, Port, SecretFile, Workload
+from components.platform.spec import ConfigFile, Port, SecretFile, Workload, http_health
 from infra.alerts import AlertsConfig
 from infra.workloads import GrafanaConfig
 
@@ -61,11 +61,7 @@ class Grafana(pulumi.ComponentResource):
                 secret_files=(SecretFile(ADMIN_PASSWORD_FILE, args.admin_password),),
                 ports=(Port("http", PORT, publish=args.publish_port),),
                 writable_dirs=("/var/lib/grafana", "/tmp"),
-                health=HealthCheck(
-                    command=("wget", "-q", "-O-", f"http://127.0.0.1:{PORT}/api/health"),
-                    http_path="/api/health",
-                    port=PORT,
-                ),
+                health=http_health("/api/health", PORT),
                 resources=args.config.resources,
                 run_as_user=GRAFANA_UID,
             ),

@@ -315,7 +315,9 @@ def _env(workload: Workload) -> list[core.EnvVarArgs]:
         [
             core.EnvVarArgs(
                 name=workload.pod_name_env,
-                value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.name")),
+                value_from=core.EnvVarSourceArgs(
+                    field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.name")
+                ),
             )
         ]
         if workload.pod_name_env

@@ -79,6 +79,13 @@ class HealthCheck:
     failure_threshold: int = 3
 
 
+def http_health(path: str, port: int) -> HealthCheck:
+    """An HTTP health check: Kubernetes probes the path, Docker runs the image's busybox wget on it."""
+    return HealthCheck(
+        command=("wget", "-q", "-O-", f"http://127.0.0.1:{port}{path}"), http_path=path, port=port
+    )
+
+
 @dataclass(frozen=True)
 class Metrics:
     """Where Prometheus scrapes the workload (becomes pod annotations / container labels)."""

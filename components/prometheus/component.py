@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.platform.base import Platform
-from components.platform.spec import ConfigFile, DataVolume, HealthCheck, Port, Workload
+from components.platform.spec import ConfigFile, DataVolume, Port, Workload, http_health
 from components.prometheus.config import (
     CONFIG_PATH,
     DATA_DIR,
@@ -60,11 +60,7 @@ class Prometheus(pulumi.ComponentResource):
                 ),
                 ports=(Port("http", PORT, publish=args.publish_port),),
                 volumes=(DataVolume("data", DATA_DIR, config.storage_size),),
-                health=HealthCheck(
-                    command=("wget", "-q", "-O-", f"http://127.0.0.1:{PORT}/-/ready"),
-                    http_path="/-/ready",
-                    port=PORT,
-                ),
+                health=http_health("/-/ready", PORT),
                 resources=config.resources,
                 replicas=config.replicas,
                 discovers_pods=True,

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.platform.base import Platform
 from components.platform.kubernetes import KubernetesPlatform
-from components.platform.spec import ConfigFile, HealthCheck, Port, Workload
+from components.platform.spec import ConfigFile, Port, Workload, http_health
 from components.traffic.nginx_conf import (
     DEFAULT_LISTEN_PORT,
     NGINX_CONF_PATH,
@@ -101,14 +101,7 @@ class TrafficRouter(pulumi.ComponentResource):
                 files=(ConfigFile(NGINX_CONF_PATH, render_nginx_conf([s.target for s in args.services])),),
                 ports=(Port("http", DEFAULT_LISTEN_PORT, publish=args.publish_port),),
                 writable_dirs=("/tmp",),
-                health=HealthCheck(
-                    command=(
-                        "wget",
-                        "-q",
-                        "-O-",
-                        f"http://127.0.0.1:{DEFAULT_LISTEN_PORT}{NGINX_HEALTH_PATH}",
-                    ),
-                ),
+                health=http_health(NGINX_HEALTH_PATH, DEFAULT_LISTEN_PORT),
                 resources=args.nginx_resources,
                 run_as_user=NGINX_UID,
             ),
