@@ -1,0 +1,34 @@
+"""Helpers for the CI tests: load the scripts under .github/scripts and the workflows."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS_DIR = REPO / ".github" / "workflows"
+SCRIPTS_DIR = REPO / ".github" / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    """Import `.github/scripts/<name>.py` (not a package: `.github` is no valid module name)."""
+    module_name = f"ci_scripts_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, SCRIPTS_DIR / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_workflow(name: str) -> dict[str, Any]:
+    """A workflow file parsed; PyYAML reads the `on:` key as True, so it is put back as "on"."""
+    document = yaml.safe_load((WORKFLOWS_DIR / name).read_text())
+    if True in document:
+        document["on"] = document.pop(True)
+    return document

@@ -1,0 +1,369 @@
+"""The GitHub workflows, checked statically: they lint, and they say what DESIGN.md's CI promises.
+
+Nothing here runs a workflow (there is no runner and no Pulumi CLI on these
+machines); each test reads the YAML the way GitHub would.
+"""
+
+import re
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.ci.helpers import REPO, WORKFLOWS_DIR, load_script, load_workflow
+
+guard = load_script("stateful_guard")
+rollback = load_script("rollback_config")
+
+WORKFLOWS = ("preview.yml", "deploy.yml", "rollback.yml")
+STACKS = {"staging", "production"}
+ALLOWED_SECRETS = {"PULUMI_ACCESS_TOKEN", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"}
+PULUMI_ACTION = "pulumi/actions@v6"
+
+SECRET_REFERENCE = re.compile(r"\$\{\{\s*secrets\.([A-Za-z0-9_]+)\s*\}\}")
+# Credentials that must never appear literally in a workflow.
+LITERAL_SECRETS = (
+    re.compile(r"\bpul-[0-9a-f]{40}\b"),  # Pulumi access token
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub tokens
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"https://hooks\.slack\.com/\S+"),  # Slack webhook
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+)
+# `KEY: value` lines whose key names a credential; the value must be an expression.
+SECRET_KEY_LINE = re.compile(
+    r"^\s*(?:-\s+)?(?P<key>[\w.-]*(?:password|passphrase|token|secret|api[_-]?key|webhook|backend_url)[\w.-]*)"
+    r"\s*:\s*(?P<value>\S.*)$",
+    re.IGNORECASE,
+)
+
+
+def workflow(name: str) -> dict[str, Any]:
+    return load_workflow(name)
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return job.get("steps", [])
+
+
+def pulumi_steps(job: dict[str, Any], command: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in steps(job)
+        if s.get("uses") == PULUMI_ACTION and s.get("with", {}).get("command") == command
+    ]
+
+
+def step_index(job: dict[str, Any], predicate: Any) -> int:
+    matches = [i for i, s in enumerate(steps(job)) if predicate(s)]
+    assert matches, "no such step"
+    return matches[0]
+
+
+def runs(fragment: str) -> Any:
+    return lambda s: fragment in s.get("run", "")
+
+
+def up_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    """(workflow, job id, job) for every job that runs `pulumi up`."""
+    return [
+        (name, job_id, job)
+        for name in WORKFLOWS
+        for job_id, job in workflow(name)["jobs"].items()
+        if pulumi_steps(job, "up")
+    ]
+
+
+def up_job_params() -> list[Any]:
+    return [pytest.param(name, job_id, job, id=f"{name}:{job_id}") for name, job_id, job in up_jobs()]
+
+
+def job_stack(job: dict[str, Any]) -> str:
+    """The stack a job deploys: its STACK variable, which its steps use."""
+    return job.get("env", {}).get("STACK", "")
+
+
+def literal_secrets(text: str) -> list[str]:
+    """Literal credentials in a workflow: known token shapes, and credential keys given literal values."""
+    found = [match.group(0) for pattern in LITERAL_SECRETS for match in pattern.finditer(text)]
+    for line in text.splitlines():
+        match = SECRET_KEY_LINE.match(line)
+        if match and not match["value"].startswith("${{"):
+            found.append(line.strip())
+    return found
+
+
+def test_the_workflows_are_the_three_described() -> None:
+    assert sorted(p.name for p in WORKFLOWS_DIR.glob("*.y*ml")) == sorted(WORKFLOWS)
+
+
+# --- actionlint -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_actionlint_passes(actionlint: str, name: str) -> None:
+    result = subprocess.run(
+        [actionlint, "-no-color", "-oneline", str(WORKFLOWS_DIR / name)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_knows_the_pulumi_action_inputs(actionlint: str) -> None:
+    broken = (WORKFLOWS_DIR / "preview.yml").read_text().replace("comment-on-pr:", "coment-on-pr:")
+
+    result = subprocess.run(
+        [actionlint, "-no-color", "-oneline", "-"], input=broken, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 1
+    assert '"coment-on-pr" is not defined' in result.stdout
+
+
+# --- preview.yml ------------------------------------------------------------------------
+
+
+def test_preview_runs_on_pull_requests() -> None:
+    assert "pull_request" in workflow("preview.yml")["on"]
+
+
+def test_preview_runs_the_test_suite_with_the_tools_it_needs() -> None:
+    test_job = workflow("preview.yml")["jobs"]["test"]
+    script = "\n".join(s.get("run", "") for s in steps(test_job))
+
+    assert "python -m pytest" in script
+    assert "pip install -r requirements-dev.txt" in script
+    for package in ("redis-server", "redis-sentinel", "prometheus", "prometheus-alertmanager", "nginx-light"):
+        assert re.search(rf"apt-get install .*\b{re.escape(package)}\b", script), package
+
+
+def test_preview_job_covers_both_stacks_after_the_tests() -> None:
+    job = workflow("preview.yml")["jobs"]["preview"]
+
+    assert set(job["strategy"]["matrix"]["stack"]) == STACKS
+    assert job["needs"] == "test"
+
+
+def test_preview_posts_the_diff_on_the_pull_request() -> None:
+    job = workflow("preview.yml")["jobs"]["preview"]
+    (preview,) = pulumi_steps(job, "preview")
+
+    assert preview["with"]["stack-name"] == "${{ matrix.stack }}"
+    assert preview["with"]["diff"] is True
+    assert preview["with"]["comment-on-pr"] is True
+
+
+def test_preview_uploads_each_stacks_render() -> None:
+    job = workflow("preview.yml")["jobs"]["preview"]
+    render = step_index(job, runs('-m infra render "$STACK" --out "render/$STACK"'))
+    upload = step_index(job, lambda s: s.get("uses") == "actions/upload-artifact@v4")
+
+    assert render < upload
+    assert steps(job)[upload]["with"]["path"] == "render/${{ matrix.stack }}"
+    assert job["env"]["STACK"] == "${{ matrix.stack }}"
+
+
+# --- deploy.yml -------------------------------------------------------------------------
+
+
+def test_deploy_runs_on_push_to_main() -> None:
+    assert workflow("deploy.yml")["on"]["push"]["branches"] == ["main"]
+
+
+def test_production_deploy_needs_staging_and_the_production_environment() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+
+    assert jobs["production"]["needs"] == "staging"
+    assert jobs["production"]["environment"] == "production"
+    assert job_stack(jobs["staging"]) == "staging"
+    assert job_stack(jobs["production"]) == "production"
+
+
+def test_staging_deploy_waits_for_nobody() -> None:
+    assert "environment" not in workflow("deploy.yml")["jobs"]["staging"]
+
+
+def test_a_manual_deploy_can_allow_stateful_replacement_with_the_input_the_guard_reads() -> None:
+    inputs = workflow("deploy.yml")["on"]["workflow_dispatch"]["inputs"]
+
+    assert inputs[guard.DISPATCH_INPUT]["type"] == "boolean"
+    assert inputs[guard.DISPATCH_INPUT]["default"] is False
+
+
+# --- rollback.yml -----------------------------------------------------------------------
+
+
+def test_rollback_is_dispatched_with_the_described_inputs() -> None:
+    inputs = workflow("rollback.yml")["on"]["workflow_dispatch"]["inputs"]
+
+    assert set(inputs["stack"]["options"]) == STACKS
+    assert inputs["service"]["default"] == "api"
+    assert tuple(inputs["action"]["options"]) == rollback.ACTIONS
+    assert inputs["version"]["type"] == "string"
+
+
+def test_rollback_production_job_uses_the_production_environment() -> None:
+    jobs = workflow("rollback.yml")["jobs"]
+
+    assert jobs["production"]["environment"] == "production"
+    assert jobs["production"]["if"] == "inputs.stack == 'production'"
+    assert job_stack(jobs["production"]) == "production"
+
+
+def test_rollback_staging_job_runs_only_for_staging() -> None:
+    job = workflow("rollback.yml")["jobs"]["staging"]
+
+    assert job["if"] == "inputs.stack == 'staging'"
+    assert job_stack(job) == "staging"
+    assert "environment" not in job
+
+
+def test_rollback_jobs_run_the_same_steps() -> None:
+    jobs = workflow("rollback.yml")["jobs"]
+
+    assert steps(jobs["staging"]) == steps(jobs["production"])
+
+
+def test_rollback_edits_checks_commits_then_applies() -> None:
+    job = workflow("rollback.yml")["jobs"]["production"]
+    order = [
+        step_index(job, runs(".github/scripts/rollback_config.py")),
+        step_index(job, runs(".github/scripts/stateful_guard.py")),
+        step_index(job, runs("git push origin HEAD:main")),
+        step_index(job, lambda s: s in pulumi_steps(job, "up")),
+    ]
+
+    assert order == sorted(order)
+    assert 'git commit -m "rollback($STACK): $ACTION $SERVICE"' in steps(job)[order[2]]["run"]
+
+
+def test_rollback_validates_the_input_before_asking_for_approval() -> None:
+    jobs = workflow("rollback.yml")["jobs"]
+
+    assert step_index(jobs["check"], runs("--dry-run")) >= 0
+    assert jobs["production"]["needs"] == "check"
+
+
+# --- every workflow ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "job_id", "job"), up_job_params())
+def test_every_update_holds_its_stacks_concurrency_group(name: str, job_id: str, job: dict[str, Any]) -> None:
+    stack = job_stack(job)
+    (up,) = pulumi_steps(job, "up")
+
+    assert stack in STACKS
+    assert up["with"]["stack-name"] in (stack, "${{ env.STACK }}")
+    assert job["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False}
+
+
+@pytest.mark.parametrize(("name", "job_id", "job"), up_job_params())
+def test_every_update_is_guarded_first(name: str, job_id: str, job: dict[str, Any]) -> None:
+    guard_step = step_index(job, runs("python .github/scripts/stateful_guard.py preview.json"))
+    up = step_index(job, lambda s: s in pulumi_steps(job, "up"))
+
+    assert guard_step < up
+    assert (
+        'pulumi preview --stack "$STACK" --policy-pack policy --json > preview.json'
+        in steps(job)[guard_step]["run"]
+    )
+
+
+def test_updates_exist_for_both_stacks_in_deploy_and_rollback() -> None:
+    deployed = {(name, job_stack(job)) for name, _, job in up_jobs()}
+
+    assert deployed == {(w, s) for w in ("deploy.yml", "rollback.yml") for s in STACKS}
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_every_pulumi_command_runs_the_policy_pack(name: str) -> None:
+    for job in workflow(name)["jobs"].values():
+        for step in steps(job):
+            if step.get("uses") == PULUMI_ACTION and "command" in step.get("with", {}):
+                assert step["with"]["policyPacks"] == "policy"
+            if "pulumi preview" in step.get("run", ""):
+                assert "--policy-pack policy" in step["run"]
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_the_pulumi_cli_matches_the_sdk_pin(name: str) -> None:
+    sdk = re.search(r"^pulumi==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
+    assert sdk
+    versions = {
+        step["with"]["pulumi-version"]
+        for job in workflow(name)["jobs"].values()
+        for step in steps(job)
+        if step.get("uses") == PULUMI_ACTION
+    }
+
+    assert versions <= {sdk.group(1)}
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_update_checks_are_off(name: str) -> None:
+    assert workflow(name)["env"]["PULUMI_SKIP_UPDATE_CHECK"] == "true"
+
+
+# --- permissions and secrets ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_the_default_token_can_only_read(name: str) -> None:
+    assert workflow(name)["permissions"] == {"contents": "read"}
+
+
+def job_permissions() -> list[tuple[str, str, dict[str, str]]]:
+    return [
+        (name, job_id, job["permissions"])
+        for name in WORKFLOWS
+        for job_id, job in workflow(name)["jobs"].items()
+        if "permissions" in job
+    ]
+
+
+def test_only_the_preview_job_may_comment_on_pull_requests() -> None:
+    commenting = {(n, j) for n, j, p in job_permissions() if p.get("pull-requests") == "write"}
+
+    assert commenting == {("preview.yml", "preview")}
+
+
+def test_only_the_rollback_jobs_may_push() -> None:
+    pushing = {(n, j) for n, j, p in job_permissions() if p.get("contents") == "write"}
+
+    assert pushing == {("rollback.yml", "staging"), ("rollback.yml", "production")}
+
+
+def test_no_job_asks_for_more_than_it_needs() -> None:
+    granted = {(scope, level) for _, _, p in job_permissions() for scope, level in p.items()}
+
+    assert granted <= {("contents", "read"), ("contents", "write"), ("pull-requests", "write")}
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_no_workflow_contains_a_literal_secret(name: str) -> None:
+    assert literal_secrets((WORKFLOWS_DIR / name).read_text()) == []
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_secrets_are_only_the_backend_ones_referenced_by_name(name: str) -> None:
+    text = (WORKFLOWS_DIR / name).read_text()
+
+    assert set(SECRET_REFERENCE.findall(text)) <= ALLOWED_SECRETS
+    assert len(SECRET_REFERENCE.findall(text)) == text.count("secrets."), (
+        "secrets used other than ${{ secrets.X }}"
+    )
+
+
+def test_the_secret_scan_finds_literal_credentials() -> None:
+    leaky = (
+        "env:\n"
+        "  PULUMI_ACCESS_TOKEN: pul-0123456789abcdef0123456789abcdef01234567\n"
+        "  PULUMI_CONFIG_PASSPHRASE: correct-horse\n"
+        "  NOTIFY: https://hooks.slack.com/services/T000/B000/XXXX\n"
+    )
+
+    assert len(literal_secrets(leaky)) == 4  # the token twice (shape and key), the passphrase, the webhook
