@@ -51,3 +51,22 @@ def test_render_rejects_an_unknown_stack(tmp_path: Path) -> None:
     result = render("qa", "--out", str(tmp_path))
     assert result.returncode == 2
     assert "Pulumi.qa.yaml" in result.stderr
+
+
+def test_render_writes_every_generated_file_of_the_stack(tmp_path: Path) -> None:
+    assert render("production", "--out", str(tmp_path)).returncode == 0
+    written = {str(p.relative_to(tmp_path / "files")) for p in (tmp_path / "files").rglob("*") if p.is_file()}
+    assert {
+        "redis/redis.conf",
+        "redis/sentinel.conf",
+        "prometheus/prometheus.yml",
+        "prometheus/perfstack-rules.yml",
+        "alertmanager/alertmanager.yml",
+        "jaeger/config.yaml",
+        "jaeger/sampling-strategies.json",
+        "grafana/datasources-perfstack.yaml",
+        "grafana/dashboards-perfstack.yaml",
+        "grafana/perfstack-overview.json",
+        "grafana/perfstack-canary.json",
+        "grafana/perfstack-redis.json",
+    } <= written

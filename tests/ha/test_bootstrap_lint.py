@@ -10,6 +10,8 @@ BOOTSTRAP = Path(__file__).resolve().parents[2] / "components" / "redis" / "boot
 
 def test_bootstrap_passes_shellcheck_as_posix_sh() -> None:
     result = subprocess.run(
-        [require_tool("shellcheck"), "--shell=sh", "--severity=style", str(BOOTSTRAP)], capture_output=True, text=True
+        [require_tool("shellcheck"), "--shell=sh", "--severity=style", str(BOOTSTRAP)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ import yaml
 
 from infra.mockrun import ProgramRun
 from infra.render import config_files
+from tests.conftest import run_stack
 from tests.observability.test_prometheus_config import as_static
 from tests.observability.tools import assert_ok, run_tool
 
@@ -129,3 +130,28 @@ def test_prometheus_may_only_read_pods(production: ProgramRun) -> None:
     assert role.inputs["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
     ]
+
+
+@pytest.mark.parametrize(("prometheus", "alertmanager"), [(1, 1), (3, 5)])
+def test_replica_counts_follow_the_config_and_replicas_share_one_config(
+    production: ProgramRun, prometheus: int, alertmanager: int
+) -> None:
+    run = run_stack(
+        "production", overrides={"prometheus.replicas": prometheus, "alertmanager.replicas": alertmanager}
+    )
+    statefulsets = {r.name: r.inputs["spec"] for r in run.of_type("kubernetes:apps/v1:StatefulSet")}
+    assert (statefulsets["prometheus"]["replicas"], statefulsets["alertmanager"]["replicas"]) == (
+        prometheus,
+        alertmanager,
+    )
+    # Every replica mounts the one ConfigMap of its StatefulSet, so their configs cannot differ;
+    # and the scrape config does not depend on how many Prometheus replicas there are.
+    before = yaml.safe_load(config_files(production)["prometheus/prometheus.yml"])
+    after = yaml.safe_load(config_files(run)["prometheus/prometheus.yml"])
+    assert before["scrape_configs"] == after["scrape_configs"]
+    targets = after["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert len(targets) == alertmanager
+    args = statefulsets["alertmanager"]["template"]["spec"]["containers"][0]["args"]
+    assert len([a for a in args if a.startswith("--cluster.peer=")]) == (
+        alertmanager if alertmanager > 1 else 0
+    )
