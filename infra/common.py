@@ -9,6 +9,7 @@ from infra.model import ConfigModel
 
 _K8S_CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
 _K8S_MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def _cpu(value: str) -> str:
@@ -43,6 +44,23 @@ class Resources(ConfigModel):
     """Memory the scheduler reserves for the container (`requests.memory`)."""
     memory_limit: MemoryQuantity = "512Mi"
     """Memory the container may use before it is killed (`limits.memory`; Docker `--memory`)."""
+
+
+def _image_tag(value: str) -> str:
+    if value.lower() == "latest":
+        raise ValueError(
+            "'latest' is not a version: pin a tag so that a deploy is repeatable and rollback is possible"
+        )
+    if not _IMAGE_TAG.match(value):
+        raise ValueError(
+            f"{value!r} is not an image tag: use 1-128 letters, digits, '_', '.' and '-', "
+            "not starting with '.' or '-'"
+        )
+    return value
+
+
+ImageTag = Annotated[str, AfterValidator(_image_tag)]
+"""An image tag such as '1.4.2' ('latest' is refused)."""
 
 
 Percent = Annotated[int, Field(ge=0, le=100, strict=True)]

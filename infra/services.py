@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AfterValidator, Field, ValidationError, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from infra.common import Percent, Resources
+from infra.common import ImageTag, Percent, Resources
 from infra.model import ConfigModel
 
 Track = Literal["stable", "canary"]
@@ -40,7 +40,6 @@ FLAG_NAME_PATTERN = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 # POSIX portable env names (letters, digits, underscore; not starting with a digit).
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Docker's tag grammar.
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # Docker's repository grammar: optional registry host[:port], then
 # lowercase path components separated by "/".
 _IMAGE_REPOSITORY = re.compile(
@@ -169,19 +168,6 @@ def _check_service_name(name: str) -> str | None:
     return None
 
 
-def _image_tag(value: str) -> str:
-    if value.lower() == "latest":
-        raise ValueError(
-            "'latest' is not a version: pin a tag so that a deploy is repeatable and rollback is possible"
-        )
-    if not _IMAGE_TAG.match(value):
-        raise ValueError(
-            f"{value!r} is not an image tag: use 1-128 letters, digits, '_', '.' and '-', "
-            "not starting with '.' or '-'"
-        )
-    return value
-
-
 def _image_repository(value: str) -> str:
     if "@" in value:
         raise ValueError(
@@ -234,9 +220,6 @@ def _hostname(value: str) -> str:
         )
     return value
 
-
-ImageTag = Annotated[str, AfterValidator(_image_tag)]
-"""An image tag such as '1.4.2' ('latest' is refused)."""
 
 ImageRepository = Annotated[str, AfterValidator(_image_repository)]
 """An image repository without tag or digest, such as 'ghcr.io/example/api'."""

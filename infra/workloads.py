@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from infra.common import MemoryQuantity, Resources, memory_bytes
+from infra.alerts import PromDuration
+from infra.common import ImageTag, MemoryQuantity, Resources, memory_bytes
 from infra.model import ConfigModel
 
 _REDIS_SIZE = re.compile(r"^(\d+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
@@ -39,16 +40,6 @@ def _redis_size(value: str) -> str:
 
 
 RedisSize = Annotated[str, AfterValidator(_redis_size)]
-ImageTag = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"), AfterValidator(lambda v: _not_latest(v))
-]
-Duration = Annotated[str, Field(pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$")]
-
-
-def _not_latest(tag: str) -> str:
-    if tag == "latest":
-        raise ValueError("'latest' is not a version: pin a tag so every `pulumi up` deploys the same image")
-    return tag
 
 
 class SentinelConfig(ConfigModel):
@@ -151,7 +142,7 @@ class PrometheusConfig(WorkloadConfig):
 
     version: ImageTag = "v2.55.1"
     """Image tag."""
-    retention: Duration = "15d"
+    retention: PromDuration = "15d"
     """How long samples are kept (`--storage.tsdb.retention.time`)."""
     storage_size: MemoryQuantity = "10Gi"
     """Size of the TSDB volume."""

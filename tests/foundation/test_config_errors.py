@@ -66,7 +66,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "millicores",
     ),
     ("latest image tag", {"redis.version": "latest"}, "perfstack:redis.version", "pin a tag"),
-    ("malformed retention", {"prometheus.retention": "15 days"}, "perfstack:prometheus.retention", "pattern"),
+    (
+        "malformed retention",
+        {"prometheus.retention": "15 days"},
+        "perfstack:prometheus.retention",
+        "not a Prometheus duration",
+    ),
     (
         "namespace not a DNS label",
         {"kubernetes.namespace": "Perf_Stack"},
