@@ -8,7 +8,8 @@ and what is allowed there.
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -52,26 +53,35 @@ def _describe_loc(loc: tuple[int | str, ...]) -> str:
     return f"{PROJECT}:" + ".".join(str(part) for part in loc) if loc else PROJECT
 
 
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[X, ...]`` and ``X | None`` to ``X``."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
 def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class a location inside ``model`` points into, where it can be told."""
+    """The model class that a location inside ``model`` points into, where it can be told."""
     current: Any = model
     for part in loc:
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = next(
-                (f for name, f in current.model_fields.items() if part in (name, f.alias)),
-                None,
-            )
+            field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
             if field is None:
                 return None
             current = field.annotation
-        # dict[str, Model] and Model | None: step into the model.
-        args = getattr(current, "__args__", ())
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        if models and not (isinstance(current, type) and issubclass(current, BaseModel)):
-            if getattr(current, "__origin__", None) is dict and isinstance(part, str):
-                current = models[0]
-                continue
-            current = models[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]  # a map's key: step to its values
+        else:
+            return None
+    current = _unwrap(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 

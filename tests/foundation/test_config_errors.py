@@ -25,6 +25,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "perfstack:redis.maxmemroy",
         "allowed here: appendfsync",
     ),
+    (
+        "unknown key inside a service",
+        {"services.api.stable.replcas": 2},
+        "perfstack:services.api.stable.replcas",
+        "allowed here: env, replicas, resources, version",
+    ),
     ("malformed memory size", {"redis.maxmemory": "lots"}, "perfstack:redis.maxmemory", "kb, mb or gb"),
     ("zero memory size", {"redis.maxmemory": "0mb"}, "perfstack:redis.maxmemory", "positive number"),
     (
