@@ -31,6 +31,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
     redis = Redis("redis", RedisArgs(config=config.redis, password=secrets.redis_password, platform=platform))
 
     routed: list[RoutedService] = []
+    apps: dict[str, AppService] = {}
     for name, service in config.services.items():
         app = AppService(
             name,
@@ -46,6 +47,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
                 platform=platform,
             ),
         )
+        apps[name] = app
         canary_host = app.hosts.get("canary")
         target = route_target(
             name,
@@ -57,7 +59,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
         if target is not None:
             routed.append(RoutedService(target, service.port, tuple(service.route.hostnames)))
 
-    _observability(config, secrets, platform)
+    _observability(config, secrets, platform, apps)
     NetworkIsolation("network", NetworkIsolationArgs(flows=stack_flows(config), platform=platform))
     TrafficRouter(
         "router",
@@ -76,7 +78,9 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
     pulumi.export("canaryWeights", {t.target.service_name: t.target.canary_weight for t in routed})
 
 
-def _scrape_targets(config: StackConfig, platform: Platform, alertmanagers: list[str]) -> PrometheusSettings:
+def _scrape_targets(
+    config: StackConfig, platform: Platform, apps: dict[str, AppService], alertmanagers: list[str]
+) -> PrometheusSettings:
     if isinstance(platform, KubernetesPlatform):
         return PrometheusSettings(
             targets=KubernetesPods(platform.namespace_name), alertmanagers=tuple(alertmanagers)
@@ -84,13 +88,15 @@ def _scrape_targets(config: StackConfig, platform: Platform, alertmanagers: list
     apps = tuple(
         AppTarget(name, track, f"{host}:{service.port}", service.metrics_path)
         for name, service in config.services.items()
-        for track in (("stable", "canary") if service.canary else ("stable",))
+        for track in apps[name].hosts  # the tracks that run: no canary without one, or at 0 replicas
         for host in platform.instance_hosts(track_workload_name(name, track), service.track(track).replicas)
     )
     return PrometheusSettings(targets=DockerTargets(apps=apps), alertmanagers=tuple(alertmanagers))
 
 
-def _observability(config: StackConfig, secrets: StackSecrets, platform: Platform) -> None:
+def _observability(
+    config: StackConfig, secrets: StackSecrets, platform: Platform, apps: dict[str, AppService]
+) -> None:
     ports = config.docker.ports
     Jaeger(
         JAEGER_NAME,
@@ -115,7 +121,7 @@ def _observability(config: StackConfig, secrets: StackSecrets, platform: Platfor
         PrometheusArgs(
             config=config.prometheus,
             alerts=config.alerts,
-            scrape=_scrape_targets(config, platform, alertmanager.addresses),
+            scrape=_scrape_targets(config, platform, apps, alertmanager.addresses),
             platform=platform,
             publish_port=ports.prometheus,
         ),

@@ -89,13 +89,7 @@ class DockerPlatform(Platform):
         index: int,
     ) -> docker.Container:
         suffix = f"-{index}" if workload.replicas > 1 else ""
-        labels = {
-            "app.kubernetes.io/name": workload.app,
-            "app.kubernetes.io/component": workload.component,
-            "app.kubernetes.io/instance": workload.name,
-            "app.kubernetes.io/part-of": "perfstack",
-            **workload.labels,
-        }
+        labels = dict(workload.standard_labels)
         if workload.metrics:
             labels["prometheus.io/port"] = str(workload.metrics.port)
             labels["prometheus.io/path"] = workload.metrics.path

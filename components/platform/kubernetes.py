@@ -85,14 +85,7 @@ class KubernetesPlatform(Platform):
 
     def labels(self, workload: Workload) -> dict[str, str]:
         """The labels every object of ``workload`` carries."""
-        return {
-            "app.kubernetes.io/name": workload.app,
-            "app.kubernetes.io/instance": workload.name,
-            "app.kubernetes.io/component": workload.component,
-            "app.kubernetes.io/part-of": "perfstack",
-            "app.kubernetes.io/managed-by": "pulumi",
-            **workload.labels,
-        }
+        return {**workload.standard_labels, "app.kubernetes.io/managed-by": "pulumi"}
 
     @staticmethod
     def selector(workload: Workload) -> dict[str, str]:

@@ -130,6 +130,17 @@ class Workload:
     read_only_root: bool = True
     restart: Literal["unless-stopped", "always"] = "unless-stopped"
 
+    @property
+    def standard_labels(self) -> dict[str, str]:
+        """The `app.kubernetes.io/*` labels (plus ``labels``) every platform puts on the workload."""
+        return {
+            "app.kubernetes.io/name": self.app,
+            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/component": self.component,
+            "app.kubernetes.io/part-of": "perfstack",
+            **self.labels,
+        }
+
 
 @dataclass(frozen=True)
 class Deployed:
