@@ -38,10 +38,14 @@ def _ints(value: Any) -> Any:
 
 
 def resource_list(run: ProgramRun) -> list[dict[str, Any]]:
-    """`resources.json`: type, name, parent URN and masked inputs of every resource."""
+    """`resources.json`: type, name, parent URN and masked inputs of every resource.
+
+    Sorted by URN: the engine registers resources concurrently, so the order
+    they arrive in differs between runs and would make two renders differ.
+    """
     return [
         {"type": r.type, "name": r.name, "parent": r.parent, "inputs": masked_inputs(r)}
-        for r in run.resources
+        for r in sorted(run.resources, key=lambda r: r.urn)
     ]
 
 

@@ -1,6 +1,7 @@
 """The whole program under mocks, for each committed stack file."""
 
 from infra.mockrun import ProgramRun
+from infra.render import resource_list
 
 DOCKER_CONTAINER = "docker:index/container:Container"
 
@@ -90,3 +91,9 @@ def test_redis_has_a_health_check_on_both_platforms(staging: ProgramRun, product
     assert "redis-cli" in " ".join(container.inputs["healthcheck"]["tests"])
     pod = production.get("kubernetes:apps/v1:StatefulSet", "redis").inputs["spec"]["template"]["spec"]
     assert "redis-cli" in " ".join(pod["containers"][0]["readinessProbe"]["exec"]["command"])
+
+
+def test_resource_listing_does_not_depend_on_registration_order(staging: ProgramRun) -> None:
+    # The engine registers resources concurrently; two renders must still be identical.
+    reversed_run = ProgramRun(resources=list(reversed(staging.resources)), exports=staging.exports)
+    assert resource_list(reversed_run) == resource_list(staging)
