@@ -4,20 +4,16 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from infra.alerts import AlertsConfig
-from infra.model import ConfigModel
-from infra.notifications import NotificationsConfig
+from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
+from components.app.settings import ServiceConfig, Services
+from components.grafana.settings import GrafanaConfig
+from components.jaeger.settings import JaegerConfig, TracingConfig
+from components.platform.settings import ConfigModel
+from components.prometheus.alerts import AlertsConfig
+from components.prometheus.settings import PrometheusConfig
+from components.redis.settings import RedisConfig
+from components.traffic.settings import RouterConfig
 from infra.platforms import DockerConfig, KubernetesConfig
-from infra.services import ServiceConfig, Services
-from infra.tracing import TracingConfig
-from infra.workloads import (
-    AlertmanagerConfig,
-    GrafanaConfig,
-    JaegerConfig,
-    PrometheusConfig,
-    RedisConfig,
-    RouterConfig,
-)
 
 
 class StackConfig(ConfigModel):

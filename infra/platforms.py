@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from infra.model import ConfigModel
+from components.platform.settings import ConfigModel
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
 """A lowercase DNS label (RFC 1123): Kubernetes object and namespace names."""

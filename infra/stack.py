@@ -5,9 +5,9 @@ import pulumi
 from components.alertmanager.component import Alertmanager, AlertmanagerArgs, credential_files
 from components.app.component import AppService, AppServiceArgs, track_workload_name
 from components.grafana.component import Grafana, GrafanaArgs
-from components.isolation import NetworkIsolation, NetworkIsolationArgs
 from components.jaeger.component import Jaeger, JaegerArgs
 from components.jaeger.config import OTLP_GRPC_PORT, QUERY_HTTP_PORT
+from components.network.component import NetworkIsolation, NetworkIsolationArgs
 from components.platform.base import Platform
 from components.platform.kubernetes import KubernetesPlatform
 from components.prometheus.component import Prometheus, PrometheusArgs
@@ -15,11 +15,11 @@ from components.prometheus.config import PORT as PROMETHEUS_PORT
 from components.prometheus.config import AppTarget, DockerTargets, KubernetesPods, PrometheusSettings
 from components.redis.component import Redis, RedisArgs
 from components.traffic.component import RoutedService, TrafficRouter, TrafficRouterArgs
-from components.traffic.nginx_conf import route_target
 from infra.config import StackConfig
 from infra.network import stack_flows
 from infra.platform import create_platform
 from infra.secrets import StackSecrets
+from infra.wiring import dashboard_thresholds, route_target
 
 JAEGER_NAME = "jaeger"
 
@@ -130,7 +130,7 @@ def _observability(
         "grafana",
         GrafanaArgs(
             config=config.grafana,
-            alerts=config.alerts,
+            thresholds=dashboard_thresholds(config.alerts),
             prometheus_url=f"http://{platform.address('prometheus')}:{PROMETHEUS_PORT}",
             jaeger_url=f"http://{platform.address(JAEGER_NAME)}:{QUERY_HTTP_PORT}",
             admin_password=secrets.grafana_admin_password,

@@ -13,10 +13,9 @@ from components.alertmanager.config import (
     render_alertmanager_config,
     required_secret_files,
 )
+from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
 from components.platform.base import Platform
 from components.platform.spec import ConfigFile, DataVolume, Metrics, Port, SecretFile, Workload, http_health
-from infra.notifications import NotificationsConfig
-from infra.workloads import AlertmanagerConfig
 
 PORT = 9093
 CLUSTER_PORT = 9094

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from infra.alerts import INHIBIT_EQUAL_LABELS, NOTIFY_LABEL, Channel, Severity
-from infra.notifications import NotificationsConfig, PagerDutyConfig
+from components.alertmanager.settings import NotificationsConfig, PagerDutyConfig
+from components.platform.telemetry import INHIBIT_EQUAL_LABELS, NOTIFY_LABEL, Channel, Severity
 
 DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"
 """Where the secret files are mounted in the Alertmanager container."""

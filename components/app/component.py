@@ -5,10 +5,10 @@ from dataclasses import dataclass
 import pulumi
 
 from components.app.env import track_env
+from components.app.settings import ServiceConfig, Track
 from components.platform.base import Platform
 from components.platform.kubernetes import TRACK_LABEL
 from components.platform.spec import SECRETS_DIR, HealthCheck, Metrics, Port, SecretFile, Workload
-from infra.services import ServiceConfig, Track
 
 REDIS_PASSWORD_PATH = f"{SECRETS_DIR}/redis-password"
 

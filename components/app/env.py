@@ -20,7 +20,7 @@ Under the kill switch every ``FEATURE_*`` is false, every ``FF_*`` is 0 and
 
 from urllib.parse import quote
 
-from infra.services import ServiceConfig, Track, upper_snake
+from components.app.settings import ServiceConfig, Track, upper_snake
 
 REDIS_PASSWORD_FILE_ENV = "REDIS_PASSWORD_FILE"
 """Env name of the path where the app reads the Redis password (a file mounted from a secret)."""

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.grafana.dashboards import render_dashboards
+from components.grafana.dashboards import Thresholds, render_dashboards
 from components.grafana.provisioning import (
     ADMIN_PASSWORD_FILE,
     DATASOURCES_PATH,
@@ -14,10 +14,9 @@ from components.grafana.provisioning import (
     render_dashboard_provider,
     render_datasources,
 )
+from components.grafana.settings import GrafanaConfig
 from components.platform.base import Platform
 from components.platform.spec import ConfigFile, Port, SecretFile, Workload, http_health
-from infra.alerts import AlertsConfig
-from infra.workloads import GrafanaConfig
 
 GRAFANA_UID = 472  # the official image's `grafana` user
 # Outside the writable data dir: a tmpfs or emptyDir there would hide them.
@@ -26,10 +25,10 @@ DASHBOARDS_DIR = "/etc/grafana/dashboards"
 
 @dataclass
 class GrafanaArgs:
-    """Image, alert catalog (panel thresholds), datasource URLs, admin password."""
+    """Image, panel thresholds (from the alert catalog), datasource URLs, admin password."""
 
     config: GrafanaConfig
-    alerts: AlertsConfig
+    thresholds: Thresholds
     prometheus_url: str
     jaeger_url: str
     admin_password: pulumi.Input[str]
@@ -44,7 +43,7 @@ class Grafana(pulumi.ComponentResource):
         super().__init__("perfstack:monitoring:Grafana", name, None, opts)
         dashboards = tuple(
             ConfigFile(f"{DASHBOARDS_DIR}/{file}", text)
-            for file, text in render_dashboards(args.alerts).items()
+            for file, text in render_dashboards(args.thresholds).items()
         )
         args.platform.deploy(
             Workload(

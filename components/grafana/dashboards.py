@@ -1,11 +1,14 @@
 """perfstack's Grafana dashboards, built with grafana-foundation-sdk.
 
-Thresholds come from the alert catalog (AlertsConfig), so a panel turns red
-exactly where an alert starts to count: latency yellow above the P95 target
-and red above the P95 warning; quality and cache hit rate red below their
-alert thresholds and green above their targets. App panels read the recording
-rules of components/prometheus/rules.py; Redis panels read redis_exporter.
+Thresholds come from the alert catalog (the stack maps its `alerts` settings
+onto :class:`Thresholds`), so a panel turns red exactly where an alert starts
+to count: latency yellow above the P95 target and red above the P95 warning;
+quality and cache hit rate red below their alert thresholds and green above
+their targets. App panels read the recording rules of
+components/prometheus/rules.py; Redis panels read redis_exporter.
 """
+
+from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dash
@@ -23,7 +26,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from components.grafana.provisioning import PROMETHEUS_UID
-from infra.alerts import (
+from components.platform.telemetry import (
     CACHE_HIT_RATIO,
     ERROR_RATIO,
     P50_LATENCY,
@@ -32,7 +35,6 @@ from infra.alerts import (
     REQUEST_RATE,
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
-    AlertsConfig,
     num,
 )
 
@@ -47,6 +49,37 @@ REDIS_FILE = "perfstack-redis.json"
 _PROMETHEUS = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 _SERVICE = 'service=~"$service"'
 _TRACKS = ("stable", "canary")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where the dashboards change colour: the alert catalog's lines, in the units panels show."""
+
+    p95_target_s: float
+    """P95 latency target: yellow above it."""
+    p95_warning_s: float
+    """P95 latency alert threshold: red above it."""
+    error_rate_warning: float
+    """5xx ratio of the warning alert: yellow above it."""
+    error_rate_critical: float
+    """5xx ratio of the critical alert: red above it."""
+    token_baseline_per_request: float
+    """Expected tokens per request: yellow above it."""
+    token_limit_per_request: float
+    """Tokens per request of the token alert: red above it."""
+    quality_target: float
+    """Quality score target: green above it."""
+    quality_critical: float
+    """Quality score of the critical alert: red below it."""
+    cache_hit_target: float
+    """Cache hit ratio target: green above it."""
+    cache_hit_low: float
+    """Cache hit ratio of the alert: red below it."""
+    canary_min_request_rate: float
+    """Requests per second both tracks need before the canary alerts compare them."""
+    redis_memory_ratio: float
+    """Share of maxmemory of the Redis memory alert: red above it."""
+
 
 # (value or None for the base step, colour), ascending as Grafana expects.
 Steps = list[tuple[float | None, str]]
@@ -168,12 +201,12 @@ def _dashboard(uid: str, title: str, description: str) -> dash.Dashboard:
 class _Signals:
     """The app signals with their units and threshold bands, shared by overview and canary dashboards."""
 
-    def __init__(self, cfg: AlertsConfig) -> None:
-        self.latency = _rising_bad(cfg.dashboard_p95_target_ms / 1000, cfg.p95_warning_ms / 1000)
+    def __init__(self, cfg: Thresholds) -> None:
+        self.latency = _rising_bad(cfg.p95_target_s, cfg.p95_warning_s)
         self.errors = _rising_bad(cfg.error_rate_warning, cfg.error_rate_critical)
         self.tokens = _rising_bad(cfg.token_baseline_per_request, cfg.token_limit_per_request)
-        self.quality = _falling_bad(cfg.quality_critical, cfg.dashboard_quality_target)
-        self.cache = _falling_bad(cfg.cache_hit_rate_low, cfg.dashboard_cache_hit_target)
+        self.quality = _falling_bad(cfg.quality_critical, cfg.quality_target)
+        self.cache = _falling_bad(cfg.cache_hit_low, cfg.cache_hit_target)
 
 
 def _with_ids(builder: dash.Dashboard) -> str:
@@ -184,7 +217,7 @@ def _with_ids(builder: dash.Dashboard) -> str:
     return JSONEncoder(sort_keys=True, indent=2).encode(built) + "\n"
 
 
-def overview_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
+def overview_dashboard(cfg: Thresholds) -> dash.Dashboard:
     """ "Performance overview": latency, errors, tokens, quality and cache hit rate per service and track."""
     s = _Signals(cfg)
     where = f"{{{_SERVICE}}}"
@@ -240,7 +273,7 @@ def overview_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
     )
 
 
-def canary_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
+def canary_dashboard(cfg: Thresholds) -> dash.Dashboard:
     """ "Canary vs stable": every signal as one line per track, to judge a rollout at a glance."""
     s = _Signals(cfg)
 
@@ -268,7 +301,7 @@ def canary_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
     )
 
 
-def redis_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
+def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
     """ "Redis": hit ratio, memory against maxmemory, evictions, persistence and replication."""
     rate = "[$__rate_interval]"
     hits = f"sum by (service) (rate(redis_keyspace_hits_total{rate}))"
@@ -309,7 +342,7 @@ def redis_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
                 "Keyspace hit ratio",
                 "percentunit",
                 [(f"{hits} / ({hits} + {misses})", "{{service}}")],
-                _falling_bad(cfg.cache_hit_rate_low, cfg.dashboard_cache_hit_target),
+                _falling_bad(cfg.cache_hit_low, cfg.cache_hit_target),
                 max_val=1,
             )
         )
@@ -343,7 +376,7 @@ def redis_dashboard(cfg: AlertsConfig) -> dash.Dashboard:
     )
 
 
-def render_dashboards(cfg: AlertsConfig) -> dict[str, str]:
+def render_dashboards(cfg: Thresholds) -> dict[str, str]:
     """Every dashboard as {file name: JSON text}, for the provider directory (DASHBOARDS_DIR)."""
     return {
         OVERVIEW_FILE: _with_ids(overview_dashboard(cfg)),

@@ -14,10 +14,9 @@ from components.jaeger.config import (
     SAMPLING_HTTP_PORT,
     render_tracing_files,
 )
+from components.jaeger.settings import JaegerConfig, TracingConfig
 from components.platform.base import Platform
 from components.platform.spec import ConfigFile, DataVolume, HealthCheck, Metrics, Port, Workload
-from infra.tracing import TracingConfig
-from infra.workloads import JaegerConfig
 
 JAEGER_UID = 10001  # the jaegertracing/jaeger image's user
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from infra.tracing import TracingConfig
+from components.jaeger.settings import TracingConfig
 
 CONFIG_PATH = "/etc/jaeger/config.yaml"
 """Where the rendered config is mounted (`--config`)."""

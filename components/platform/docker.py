@@ -4,8 +4,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.platform.base import Platform
+from components.platform.settings import memory_bytes
 from components.platform.spec import Deployed, Workload
-from infra.common import memory_bytes
 
 
 class DockerPlatformArgs:

@@ -17,7 +17,7 @@ from typing import Literal
 
 import pulumi
 
-from infra.common import Resources
+from components.platform.settings import Resources
 
 SECRETS_DIR = "/run/secrets/perfstack"
 """Where every workload finds its secret files."""

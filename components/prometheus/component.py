@@ -6,6 +6,7 @@ import pulumi
 
 from components.platform.base import Platform
 from components.platform.spec import ConfigFile, DataVolume, Port, Workload, http_health
+from components.prometheus.alerts import AlertsConfig
 from components.prometheus.config import (
     CONFIG_PATH,
     DATA_DIR,
@@ -15,8 +16,7 @@ from components.prometheus.config import (
     render_prometheus_config,
 )
 from components.prometheus.rules import RULES_FILE_NAME, render_rules
-from infra.alerts import AlertsConfig
-from infra.workloads import PrometheusConfig
+from components.prometheus.settings import PrometheusConfig
 
 PROMETHEUS_UID = 65534  # the official image's `nobody`
 

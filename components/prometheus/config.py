@@ -41,8 +41,8 @@ from typing import Any, Literal
 
 import yaml
 
+from components.platform.settings import duration_seconds
 from components.prometheus.rules import RULES_FILE_NAME
-from infra.alerts import duration_seconds
 
 CONFIG_PATH = "/etc/prometheus/prometheus.yml"
 """Where prometheus.yml is mounted (`--config.file`)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from infra.alerts import (
+from components.platform.telemetry import (
     CACHE_HIT_RATIO,
     ERROR_RATIO,
     P50_LATENCY,
@@ -19,9 +19,8 @@ from infra.alerts import (
     REQUEST_RATE,
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
-    AlertsConfig,
-    alert_catalog,
 )
+from components.prometheus.alerts import AlertsConfig, alert_catalog
 
 RULES_FILE_NAME = "perfstack-rules.yml"
 """File name the rule file is deployed under (prometheus.yml refers to it)."""

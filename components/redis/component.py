@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components.platform.base import Platform
+from components.platform.settings import Resources
 from components.platform.spec import (
     SECRETS_DIR,
     ConfigFile,
@@ -27,8 +28,7 @@ from components.redis.sentinel import (
     render_sentinel_auth_conf,
     render_sentinel_conf,
 )
-from infra.common import Resources
-from infra.workloads import RedisConfig
+from components.redis.settings import RedisConfig
 
 CONF_PATH = "/usr/local/etc/redis/redis.conf"
 SENTINEL_CONF_PATH = "/usr/local/etc/redis/sentinel.conf"

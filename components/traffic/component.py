@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.platform.base import Platform
 from components.platform.kubernetes import KubernetesPlatform
+from components.platform.settings import Resources
 from components.platform.spec import ConfigFile, Port, Workload, http_health
 from components.traffic.nginx_conf import (
     DEFAULT_LISTEN_PORT,
@@ -21,7 +22,6 @@ from components.traffic.nginx_conf import (
     httproute_spec,
     render_nginx_conf,
 )
-from infra.common import Resources
 
 NGINX_UID = 101  # the official image's `nginx` user
 

@@ -19,13 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.services import (
-    COOKIE_NAME_PATTERN,
-    PATH_PREFIX_PATTERN,
-    SERVICE_NAME_PATTERN,
-    ServiceConfig,
-    effective_weight,
-)
+from components.platform.settings import COOKIE_NAME_PATTERN, PATH_PREFIX_PATTERN, SERVICE_NAME_PATTERN
 
 NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
 """Where the router container expects the rendered file (the nginx image's default -c)."""
@@ -89,27 +83,6 @@ class RouteTarget:
             )
         if self.sticky_cookie is not None and not COOKIE_NAME_PATTERN.match(self.sticky_cookie):
             raise ValueError(f"sticky_cookie {self.sticky_cookie!r} is not letters, digits and '_'")
-
-
-def route_target(
-    service_name: str,
-    service: ServiceConfig,
-    *,
-    kill_switch: bool,
-    stable_upstream: str,
-    canary_upstream: str | None,
-) -> RouteTarget | None:
-    """The RouteTarget of a configured service (None when it has no route), weight after the kill switch."""
-    if service.route is None:
-        return None
-    return RouteTarget(
-        service_name=service_name,
-        path_prefix=service.route.path_prefix,
-        stable_upstream=stable_upstream,
-        canary_upstream=canary_upstream if service.canary is not None else None,
-        canary_weight=effective_weight(service, kill_switch),
-        sticky_cookie=service.route.sticky_cookie,
-    )
 
 
 def _quoted(value: str) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from components.app.env import REDIS_PASSWORD_FILE_ENV, track_env
-from infra.services import GENERATED_ENV_NAMES, ServiceConfig
+from components.app.settings import GENERATED_ENV_NAMES, ServiceConfig
 
 SERVICE: dict[str, Any] = {
     "image": "ghcr.io/example/api",

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import Field, ValidationError
 
-from infra.model import ConfigModel
-from infra.services import FeatureFlag, ServiceConfig, Services, effective_weight
+from components.app.settings import FeatureFlag, ServiceConfig, Services, effective_weight
+from components.platform.settings import ConfigModel
 
 
 class Stack(ConfigModel):
@@ -230,7 +230,7 @@ def test_flag_defaults_to_off_at_full_rollout() -> None:
 
 
 def test_every_config_field_has_a_description() -> None:
-    from infra.services import CanaryConfig, FlagOverride, RouteConfig, TrackConfig
+    from components.app.settings import CanaryConfig, FlagOverride, RouteConfig, TrackConfig
 
     models = [ServiceConfig, TrackConfig, CanaryConfig, RouteConfig, FeatureFlag, FlagOverride]
     undocumented = [

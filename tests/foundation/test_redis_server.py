@@ -14,7 +14,7 @@ import redis
 
 from components.redis.component import redis_conf_settings
 from components.redis.conf import render_redis_auth_conf, render_redis_conf
-from infra.workloads import RedisConfig
+from components.redis.settings import RedisConfig
 from tests.conftest import require_tool
 
 PASSWORD = 'pa ss"word\\with-quotes 42'

@@ -31,7 +31,7 @@ from components.redis.sentinel import (
     render_sentinel_auth_conf,
     render_sentinel_conf,
 )
-from infra.workloads import RedisConfig
+from components.redis.settings import RedisConfig
 from tests.conftest import require_tool
 
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "components" / "redis" / "bootstrap.sh"

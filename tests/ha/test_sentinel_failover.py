@@ -25,7 +25,7 @@ from components.redis.sentinel import (
     render_sentinel_auth_conf,
     render_sentinel_conf,
 )
-from infra.workloads import RedisConfig
+from components.redis.settings import RedisConfig
 from tests.conftest import require_tool
 from tests.ha.conftest import (
     LOOPBACK,

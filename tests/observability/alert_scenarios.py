@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 import yaml
 
+from components.platform.settings import duration_seconds
+from components.platform.telemetry import num
+from components.prometheus.alerts import AlertsConfig, AlertSpec
 from components.prometheus.rules import ALERTING_GROUP, RECORDING_GROUP
-from infra.alerts import AlertsConfig, AlertSpec, duration_seconds, num
 
 Side = Literal["firing", "quiet"]
 

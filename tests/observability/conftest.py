@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from components.prometheus.alerts import AlertsConfig
 from components.prometheus.rules import RULES_FILE_NAME, render_rules
-from infra.alerts import AlertsConfig
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,9 @@ from components.alertmanager.config import (
     render_alertmanager_config,
     required_secret_files,
 )
-from infra.alerts import INHIBIT_EQUAL_LABELS, AlertsConfig, alert_catalog
-from infra.notifications import NotificationsConfig
+from components.alertmanager.settings import NotificationsConfig
+from components.platform.telemetry import INHIBIT_EQUAL_LABELS
+from components.prometheus.alerts import AlertsConfig, alert_catalog
 
 from .alert_scenarios import scenarios, series_minutes
 from .tools import assert_ok, describe, run_tool

@@ -22,13 +22,17 @@ from components.grafana.provisioning import (
     render_dashboard_provider,
     render_datasources,
 )
-from infra.alerts import AlertsConfig
+from components.prometheus.alerts import AlertsConfig
+from infra.wiring import dashboard_thresholds
 
 from .promql import dashboard_exprs, panels
 
 
 def dashboards(cfg: AlertsConfig | None = None) -> dict[str, dict[str, Any]]:
-    return {name: json.loads(text) for name, text in render_dashboards(cfg or AlertsConfig()).items()}
+    return {
+        name: json.loads(text)
+        for name, text in render_dashboards(dashboard_thresholds(cfg or AlertsConfig())).items()
+    }
 
 
 def panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
@@ -50,7 +54,9 @@ def test_dashboards_have_fixed_file_names_uids_and_titles() -> None:
 
 
 def test_rendering_is_deterministic() -> None:
-    assert render_dashboards(AlertsConfig()) == render_dashboards(AlertsConfig())
+    assert render_dashboards(dashboard_thresholds(AlertsConfig())) == render_dashboards(
+        dashboard_thresholds(AlertsConfig())
+    )
 
 
 def test_latency_panel_is_yellow_above_target_and_red_above_warning_threshold() -> None:
@@ -82,7 +88,7 @@ def test_canary_dashboard_plots_each_signal_for_both_tracks() -> None:
 
 
 def test_redis_dashboard_shows_persistence_status_and_memory_against_maxmemory() -> None:
-    exprs = " ".join(dashboard_exprs(render_dashboards(AlertsConfig())[REDIS_FILE]))
+    exprs = " ".join(dashboard_exprs(render_dashboards(dashboard_thresholds(AlertsConfig()))[REDIS_FILE]))
     for metric in ("redis_aof_last_write_status", "redis_rdb_last_bgsave_status", "redis_memory_max_bytes"):
         assert metric in exprs
 

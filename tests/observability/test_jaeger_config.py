@@ -13,7 +13,7 @@ from components.jaeger.config import (
     render_sampling_strategies,
     render_tracing_files,
 )
-from infra.tracing import TracingConfig
+from components.jaeger.settings import TracingConfig
 
 ELASTIC = TracingConfig.model_validate(
     {"storage": {"type": "elasticsearch", "urls": ["http://es-0:9200", "http://es-1:9200"]}}

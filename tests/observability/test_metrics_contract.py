@@ -5,8 +5,9 @@ from pathlib import Path
 import yaml
 
 from components.grafana.dashboards import render_dashboards
+from components.prometheus.alerts import AlertsConfig
 from components.prometheus.rules import RECORDING_RULES, render_rules
-from infra.alerts import AlertsConfig
+from infra.wiring import dashboard_thresholds
 
 from .promql import METRICS_CONTRACT, as_plain_promql, dashboard_exprs, metric_names
 from .tools import assert_ok, run_tool
@@ -20,7 +21,11 @@ def rule_exprs() -> list[str]:
 
 
 def all_dashboard_exprs() -> list[str]:
-    return [expr for text in render_dashboards(AlertsConfig()).values() for expr in dashboard_exprs(text)]
+    return [
+        expr
+        for text in render_dashboards(dashboard_thresholds(AlertsConfig())).values()
+        for expr in dashboard_exprs(text)
+    ]
 
 
 def test_metric_names_sees_through_matchers_ranges_grouping_and_functions() -> None:

@@ -5,9 +5,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from infra.alerts import AlertsConfig, duration_seconds
-from infra.notifications import NotificationsConfig
-from infra.tracing import TracingConfig
+from components.alertmanager.settings import NotificationsConfig
+from components.jaeger.settings import TracingConfig
+from components.platform.settings import duration_seconds
+from components.prometheus.alerts import AlertsConfig
 
 
 def error_locs(model: type[BaseModel], data: dict[str, Any]) -> list[tuple[int | str, ...]]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.prometheus.alerts import AlertsConfig
 from components.prometheus.config import (
     AppTarget,
     DockerTargets,
@@ -21,7 +22,6 @@ from components.prometheus.config import (
     render_prometheus_config,
 )
 from components.prometheus.rules import RULES_FILE_NAME, render_rules
-from infra.alerts import AlertsConfig
 
 from .tools import assert_ok, run_tool
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.prometheus.alerts import AlertsConfig, alert_catalog
 from components.prometheus.rules import RECORDING_RULES, RULES_FILE_NAME, render_rules
-from infra.alerts import AlertsConfig, alert_catalog
 
 from .alert_scenarios import (
     cache_scenario,

@@ -2,8 +2,9 @@
 
 import pytest
 
-from components.traffic.nginx_conf import RouteTarget, render_nginx_conf, route_target
-from infra.services import ServiceConfig
+from components.app.settings import ServiceConfig
+from components.traffic.nginx_conf import RouteTarget, render_nginx_conf
+from infra.wiring import route_target
 
 STABLE, CANARY = "127.0.0.1:9001", "127.0.0.1:9002"
 

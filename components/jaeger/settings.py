@@ -1,4 +1,5 @@
-"""Tracing settings (`perfstack:tracing`): sampling and where Jaeger keeps traces.
+"""Jaeger settings: the workload (`perfstack:jaeger`) and tracing (`perfstack:tracing`):
+sampling and where Jaeger keeps traces.
 
 Staging samples everything (1.0), production 10 % (0.1); both are set in the
 stack files, the default here is 1.0. Services read their sampling rate from
@@ -11,7 +12,17 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from infra.model import ConfigModel
+from components.platform.settings import ConfigModel, ImageTag, MemoryQuantity, WorkloadConfig
+
+
+class JaegerConfig(WorkloadConfig):
+    """Jaeger v2 (`jaegertracing/jaeger`)."""
+
+    version: ImageTag = "2.1.0"
+    """Image tag."""
+    storage_size: MemoryQuantity = "5Gi"
+    """Size of the badger volume (when storage is badger)."""
+
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 """A sampling probability from 0 (none) to 1 (every trace)."""

@@ -1,64 +1,36 @@
-"""The alert catalog: thresholds as typed stack config, and the alerts built from them.
+"""The alert catalog: thresholds as typed settings, and the alerts built from them.
 
 One source of truth for alert rules, dashboard thresholds and canary rollback
 signals (DESIGN.md, "Alert catalog"). Defaults are the numbers of the source
-runbooks; a stack overrides any of them under ``perfstack:alerts``.
-
-How Alertmanager tells the alerts apart
-----------------------------------------
-Every alert carries three static labels besides what its expression yields:
-
-- ``severity``: ``critical`` or ``warning`` (Prometheus convention);
-- ``family``: what the alert is about (``latency``, ``errors``, ...). A critical
-  alert inhibits the warning of the same family for the same service and
-  track, so one incident is one page;
-- ``notify``: the channels the alert goes to, comma separated in a fixed order
-  (``slack,email,pagerduty``). Severity alone cannot route: a quality critical
-  goes to Slack and email but must not page, a canary critical goes to Slack
-  only. Alertmanager matches each channel with a regex on this label.
-
-Every app alert also carries ``service`` and ``track`` (from scraping, kept by
-the ``by (service, track)`` aggregations); Redis alerts carry ``service`` and
-``instance`` from the redis_exporter target.
+runbooks; a stack overrides any of them under ``perfstack:alerts``. The labels
+every alert carries, and how Alertmanager routes on them, are described in
+components/platform/telemetry.py.
 """
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from infra.model import ConfigModel
-
-# Prometheus' own duration grammar (model.ParseDuration): units in descending
-# order, each at most once. Validating here means a typo fails `pulumi preview`
-# instead of a rule file Prometheus refuses to load.
-_PROM_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
-_UNIT_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-
-
-def duration_seconds(duration: str) -> float:
-    """Seconds in a Prometheus duration ('1h30m' -> 5400.0); ValueError if it is not one."""
-    if not duration or not _PROM_DURATION.match(duration):
-        raise ValueError(
-            f"{duration!r} is not a Prometheus duration: "
-            "use numbers with ms, s, m, h, d, w or y ('5m', '1h30m')"
-        )
-    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", duration)))
-
-
-def _positive_duration(value: str) -> str:
-    if duration_seconds(value) <= 0:
-        raise ValueError(f"{value!r} must be longer than zero")
-    return value
-
-
-PromDuration = Annotated[str, AfterValidator(_positive_duration)]
-"""A positive Prometheus duration such as '5m' or '1h30m'."""
-
-Ratio = Annotated[float, Field(ge=0, le=1)]
-"""A fraction from 0 to 1 (0.05 = 5 %)."""
+from components.platform.settings import ConfigModel, PromDuration, Ratio
+from components.platform.telemetry import (
+    APP_UP,
+    CACHE_HIT_RATIO,
+    CHAT,
+    ERROR_RATIO,
+    FAMILY_LABEL,
+    INFORM,
+    NOTIFY_LABEL,
+    P95_LATENCY,
+    PAGE,
+    QUALITY,
+    REQUEST_RATE,
+    TOKENS_PER_REQUEST,
+    Channel,
+    Severity,
+    num,
+)
 
 
 def _http_url(value: str) -> str:
@@ -66,44 +38,6 @@ def _http_url(value: str) -> str:
         raise ValueError(f"{value!r} is not an http(s) URL")
     # Stored without a trailing slash so runbook links never get '//'.
     return value.rstrip("/")
-
-
-class Severity(StrEnum):
-    """The `severity` label of an alert."""
-
-    CRITICAL = "critical"
-    WARNING = "warning"
-
-
-class Channel(StrEnum):
-    """A notification channel; the values appear in the `notify` label."""
-
-    SLACK = "slack"
-    EMAIL = "email"
-    PAGERDUTY = "pagerduty"
-
-
-NOTIFY_LABEL = "notify"
-"""Label on every alert listing its channels, e.g. 'slack,email,pagerduty'."""
-
-FAMILY_LABEL = "family"
-"""Label grouping the critical and warning variants of one alert, used by inhibition."""
-
-INHIBIT_EQUAL_LABELS = (FAMILY_LABEL, "service", "track")
-"""Labels a critical alert must share with a warning to silence it.
-
-`family` and `service` are on every alert; `track` is on every app alert and
-absent on both Redis alerts (absent on both counts as equal, which is what we
-want there: one Redis service, one family)."""
-
-PAGE = (Channel.SLACK, Channel.EMAIL, Channel.PAGERDUTY)
-"""Critical: wake someone up."""
-
-INFORM = (Channel.SLACK, Channel.EMAIL)
-"""Critical but not paging (quality degrades slowly and is not an outage)."""
-
-CHAT = (Channel.SLACK,)
-"""Warnings and canary rollback signals."""
 
 
 class AlertsConfig(ConfigModel):
@@ -237,26 +171,6 @@ class AlertSpec:
     def annotations(self) -> dict[str, str]:
         """Annotations of the rule: summary, description, runbook_url."""
         return {"summary": self.summary, "description": self.description, "runbook_url": self.runbook_url}
-
-
-# Names of the recording rules the alerts read (defined in components/prometheus/rules.py,
-# kept here so catalog and rule file cannot drift apart).
-P95_LATENCY = "service_track:http_request_duration_seconds:p95_5m"
-P50_LATENCY = "service_track:http_request_duration_seconds:p50_5m"
-REQUEST_RATE = "service_track:http_requests:rate5m"
-ERROR_RATIO = "service_track:http_requests:error_ratio_5m"
-CACHE_HIT_RATIO = "service_track:cache_requests:hit_ratio_5m"
-TOKEN_RATE = "service_track:llm_tokens:rate5m"
-TOKENS_PER_REQUEST = "service_track:llm_tokens:per_request_5m"
-QUALITY = "service_track:quality_score:avg"
-
-# Selects app targets only: app targets carry a `track` label, infrastructure ones don't.
-APP_UP = 'up{track!=""}'
-
-
-def num(value: float) -> str:
-    """A float as a short PromQL / human literal (2.5, 0.05, 77.05; no float noise)."""
-    return format(value, ".12g")
 
 
 def _pct(ratio: float) -> str:

@@ -1,13 +1,11 @@
-"""Stack config for each infrastructure workload: image, size, storage."""
+"""Redis settings (`perfstack:redis`): image, memory policy, persistence, replication."""
 
 import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from infra.alerts import PromDuration
-from infra.common import ImageTag, MemoryQuantity, Resources, memory_bytes
-from infra.model import ConfigModel
+from components.platform.settings import ConfigModel, ImageTag, MemoryQuantity, Resources, memory_bytes
 
 _REDIS_SIZE = re.compile(r"^(\d+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
 _REDIS_UNITS = {
@@ -126,57 +124,3 @@ class RedisConfig(ConfigModel):
                 f"maxmemory ({self.maxmemory}), or the container is killed before Redis evicts"
             )
         return self
-
-
-class WorkloadConfig(ConfigModel):
-    """Image and size of one infrastructure workload."""
-
-    version: ImageTag
-    """Image tag."""
-    resources: Resources = Resources()
-    """Container resources."""
-
-
-class PrometheusConfig(WorkloadConfig):
-    """Prometheus (`prom/prometheus`)."""
-
-    version: ImageTag = "v2.55.1"
-    """Image tag."""
-    retention: PromDuration = "15d"
-    """How long samples are kept (`--storage.tsdb.retention.time`)."""
-    storage_size: MemoryQuantity = "10Gi"
-    """Size of the TSDB volume."""
-    replicas: Annotated[int, Field(ge=1, le=5)] = 1
-    """Identical Prometheus servers scraping the same targets (HA on Kubernetes)."""
-
-
-class AlertmanagerConfig(WorkloadConfig):
-    """Alertmanager (`prom/alertmanager`)."""
-
-    version: ImageTag = "v0.27.0"
-    """Image tag."""
-    replicas: Annotated[int, Field(ge=1, le=5)] = 1
-    """Cluster members (gossip); alerts are deduplicated across them."""
-
-
-class JaegerConfig(WorkloadConfig):
-    """Jaeger v2 (`jaegertracing/jaeger`)."""
-
-    version: ImageTag = "2.1.0"
-    """Image tag."""
-    storage_size: MemoryQuantity = "5Gi"
-    """Size of the badger volume (when storage is badger)."""
-
-
-class GrafanaConfig(WorkloadConfig):
-    """Grafana (`grafana/grafana`)."""
-
-    version: ImageTag = "11.6.0"
-    """Image tag."""
-
-
-class RouterConfig(WorkloadConfig):
-    """The nginx traffic router of the Docker platform (`nginx`, unprivileged port)."""
-
-    version: ImageTag = "1.27-alpine"
-    """Image tag."""

@@ -1,4 +1,5 @@
-"""Where alerts are sent (`perfstack:notifications`): the non-secret half of each channel.
+"""Alertmanager settings: the workload (`perfstack:alertmanager`) and where alerts are sent
+(`perfstack:notifications`), the non-secret half of each channel.
 
 The secret half (Slack webhook URL, SMTP password, PagerDuty routing key) is
 never part of this model: it is mounted into Alertmanager as files and the
@@ -12,8 +13,17 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from infra.alerts import PromDuration
-from infra.model import ConfigModel
+from components.platform.settings import ConfigModel, ImageTag, PromDuration, WorkloadConfig
+
+
+class AlertmanagerConfig(WorkloadConfig):
+    """Alertmanager (`prom/alertmanager`)."""
+
+    version: ImageTag = "v0.27.0"
+    """Image tag."""
+    replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    """Cluster members (gossip); alerts are deduplicated across them."""
+
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")

@@ -24,22 +24,23 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AfterValidator, Field, ValidationError, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from infra.common import ImageTag, Percent, Resources
-from infra.model import ConfigModel
+from components.platform.settings import (
+    COOKIE_NAME_PATTERN,
+    SERVICE_NAME_PATTERN,
+    ConfigModel,
+    ImageTag,
+    Percent,
+    Resources,
+)
 
 Track = Literal["stable", "canary"]
 """The two tracks a service can run."""
 
-# Service names become container names, Kubernetes object names and label
-# values, with suffixes such as "-canary" appended: a DNS label kept to 32
-# characters leaves room for those suffixes within Kubernetes' 63.
-SERVICE_NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 # Flag names are camelCase so that they convert unambiguously to the
 # UPPER_SNAKE env suffix (apiCaching -> API_CACHING).
 FLAG_NAME_PATTERN = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 # POSIX portable env names (letters, digits, underscore; not starting with a digit).
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Docker's tag grammar.
 # Docker's repository grammar: optional registry host[:port], then
 # lowercase path components separated by "/".
 _IMAGE_REPOSITORY = re.compile(
@@ -49,11 +50,6 @@ _IMAGE_REPOSITORY = re.compile(
 # Path segments of unreserved URL characters: nothing that needs escaping in
 # nginx config or YAML, no "//", no query string.
 _URL_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)*/?$")
-# A route prefix is such a path without trailing slash (or "/" itself).
-PATH_PREFIX_PATTERN = re.compile(r"^/$|^(/[A-Za-z0-9._~-]+)+$")
-# nginx reads a cookie through the variable $cookie_<name>, whose name may only
-# hold letters, digits and underscores.
-COOKIE_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 # RFC 1123 hostname, optionally with the leading wildcard label Gateway API allows.
 _HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 

@@ -1,0 +1,1 @@
+"""Network isolation: only the paths a stack lists are open between its workloads."""

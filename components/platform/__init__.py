@@ -1,0 +1,1 @@
+"""Where workloads run (Docker, Kubernetes) and the types every component shares."""

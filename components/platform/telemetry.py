@@ -1,0 +1,83 @@
+"""The monitoring contract every component agrees on: alert labels and recording rules.
+
+Prometheus writes the rules (components/prometheus), Alertmanager routes on
+the labels (components/alertmanager) and Grafana draws the recording rules
+(components/grafana); the names live here so that none of them imports another.
+
+How Alertmanager tells the alerts apart
+----------------------------------------
+Every alert carries three static labels besides what its expression yields:
+
+- ``severity``: ``critical`` or ``warning`` (Prometheus convention);
+- ``family``: what the alert is about (``latency``, ``errors``, ...). A critical
+  alert inhibits the warning of the same family for the same service and
+  track, so one incident is one page;
+- ``notify``: the channels the alert goes to, comma separated in a fixed order
+  (``slack,email,pagerduty``). Severity alone cannot route: a quality critical
+  goes to Slack and email but must not page, a canary critical goes to Slack
+  only. Alertmanager matches each channel with a regex on this label.
+
+Every app alert also carries ``service`` and ``track`` (from scraping, kept by
+the ``by (service, track)`` aggregations); Redis alerts carry ``service`` and
+``instance`` from the redis_exporter target.
+"""
+
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """The `severity` label of an alert."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+class Channel(StrEnum):
+    """A notification channel; the values appear in the `notify` label."""
+
+    SLACK = "slack"
+    EMAIL = "email"
+    PAGERDUTY = "pagerduty"
+
+
+NOTIFY_LABEL = "notify"
+"""Label on every alert listing its channels, e.g. 'slack,email,pagerduty'."""
+
+FAMILY_LABEL = "family"
+"""Label grouping the critical and warning variants of one alert, used by inhibition."""
+
+INHIBIT_EQUAL_LABELS = (FAMILY_LABEL, "service", "track")
+"""Labels a critical alert must share with a warning to silence it.
+
+`family` and `service` are on every alert; `track` is on every app alert and
+absent on both Redis alerts (absent on both counts as equal, which is what we
+want there: one Redis service, one family)."""
+
+PAGE = (Channel.SLACK, Channel.EMAIL, Channel.PAGERDUTY)
+"""Critical: wake someone up."""
+
+INFORM = (Channel.SLACK, Channel.EMAIL)
+"""Critical but not paging (quality degrades slowly and is not an outage)."""
+
+CHAT = (Channel.SLACK,)
+"""Warnings and canary rollback signals."""
+
+
+# Names of the recording rules (defined in components/prometheus/rules.py) that the
+# alerts and the dashboards read, kept here so rule file, catalog and panels cannot drift apart.
+P95_LATENCY = "service_track:http_request_duration_seconds:p95_5m"
+P50_LATENCY = "service_track:http_request_duration_seconds:p50_5m"
+REQUEST_RATE = "service_track:http_requests:rate5m"
+ERROR_RATIO = "service_track:http_requests:error_ratio_5m"
+CACHE_HIT_RATIO = "service_track:cache_requests:hit_ratio_5m"
+TOKEN_RATE = "service_track:llm_tokens:rate5m"
+TOKENS_PER_REQUEST = "service_track:llm_tokens:per_request_5m"
+QUALITY = "service_track:quality_score:avg"
+
+# Selects app targets only: app targets carry a `track` label, infrastructure ones don't.
+APP_UP = 'up{track!=""}'
+
+
+def num(value: float) -> str:
+    """A float as a short PromQL / human literal (2.5, 0.05, 77.05; no float noise)."""
+    return format(value, ".12g")

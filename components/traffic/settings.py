@@ -1,0 +1,10 @@
+"""Traffic router settings (`perfstack:router`)."""
+
+from components.platform.settings import ImageTag, WorkloadConfig
+
+
+class RouterConfig(WorkloadConfig):
+    """The nginx traffic router of the Docker platform (`nginx`, unprivileged port)."""
+
+    version: ImageTag = "1.27-alpine"
+    """Image tag."""

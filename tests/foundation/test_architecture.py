@@ -1,0 +1,43 @@
+"""The dependency direction is enforced by import-linter's contracts in pyproject.toml."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["lint-imports", "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def copy_of_project(tmp_path: Path) -> Path:
+    for name in ("infra", "components"):
+        shutil.copytree(PROJECT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_every_import_contract_is_kept() -> None:
+    result = lint_imports(PROJECT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_component_importing_infra_breaks_a_contract(tmp_path: Path) -> None:
+    project = copy_of_project(tmp_path)
+    with (project / "components" / "redis" / "settings.py").open("a") as module:
+        module.write("\nimport infra.config  # noqa\n")
+    result = lint_imports(project)
+    assert result.returncode != 0
+    assert "infra uses components, never the reverse BROKEN" in result.stdout
+
+
+def test_a_component_importing_a_sibling_breaks_a_contract(tmp_path: Path) -> None:
+    project = copy_of_project(tmp_path)
+    with (project / "components" / "grafana" / "settings.py").open("a") as module:
+        module.write("\nimport components.prometheus.alerts  # noqa\n")
+    result = lint_imports(project)
+    assert result.returncode != 0
+    assert "do not import each other BROKEN" in result.stdout
