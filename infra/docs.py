@@ -1,6 +1,7 @@
-"""The README's config reference, generated from the stack model.
+"""The config reference (docs/configuration.md), generated from the stack model.
 
-`python -m infra.docs` prints it; a test keeps the README in step.
+`python -m infra.docs` rewrites the generated part of that page; a test keeps
+it in step with the model.
 """
 
 import types
@@ -10,8 +11,10 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from infra.config import StackConfig
+from infra.mockrun import PROJECT_DIR
 from infra.secrets import ALL_SECRET_KEYS
 
+REFERENCE_PAGE = PROJECT_DIR / "docs" / "configuration.md"
 BEGIN = "<!-- config-reference:begin -->"
 END = "<!-- config-reference:end -->"
 
@@ -78,5 +81,11 @@ def config_reference() -> str:
     return "\n".join(lines)
 
 
+def page_with_reference(page: str) -> str:
+    """``page`` with the text between the BEGIN and END markers replaced by the current reference."""
+    return page[: page.index(BEGIN)] + config_reference() + page[page.index(END) + len(END) :]
+
+
 if __name__ == "__main__":
-    print(config_reference())
+    REFERENCE_PAGE.write_text(page_with_reference(REFERENCE_PAGE.read_text()))
+    print(f"wrote {REFERENCE_PAGE.relative_to(PROJECT_DIR)}")

@@ -9,6 +9,7 @@ from components.jaeger.component import Jaeger, JaegerArgs
 from components.jaeger.config import OTLP_GRPC_PORT, QUERY_HTTP_PORT
 from components.network.component import NetworkIsolation, NetworkIsolationArgs
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.kubernetes import KubernetesPlatform
 from components.prometheus.component import Prometheus, PrometheusArgs
 from components.prometheus.config import PORT as PROMETHEUS_PORT
@@ -66,7 +67,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
         TrafficRouterArgs(
             services=routed,
             platform=platform,
-            nginx_image=f"nginx:{config.router.version}",
+            nginx_image=IMAGES["nginx"].reference(config.router.version),
             nginx_resources=config.router.resources,
             publish_port=config.docker.ports.router,
             gateway_name=config.kubernetes.gateway.name,

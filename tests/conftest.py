@@ -1,10 +1,22 @@
-"""Shared fixtures: the whole program run under mocks, once per stack."""
+"""Shared fixtures: the whole program run under mocks, once per stack; the built tools on PATH."""
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from infra.mockrun import ProgramRun, run_program
+from tools.build import TOOLS, installed
+
+REQUIRE_TOOLS_ENV = "PERFSTACK_REQUIRE_TOOLS"
+"""Set to 1 (CI does) to turn a tool that `tools/build.py` has not built into a failure, not a skip."""
+
+# The tools/build.py cache comes first on PATH, so the servers and CLIs the
+# tests run are the versions the stacks pin, never a distribution's older ones.
+os.environ["PATH"] = os.pathsep.join(
+    [*(str(d / "bin") for d in map(installed, TOOLS) if d), os.environ.get("PATH", "")]
+)
 
 # Recognisable values, so a test can search every output for them.
 KNOWN_SECRETS = {
@@ -35,6 +47,21 @@ def production() -> ProgramRun:
 @pytest.fixture(params=["staging", "production"])
 def stack_run(request: pytest.FixtureRequest, staging: ProgramRun, production: ProgramRun) -> ProgramRun:
     return {"staging": staging, "production": production}[request.param]
+
+
+def built_tool(name: str) -> Path:
+    """The cache directory of a tool that `python3 tools/build.py` builds (``bin/``, ``share/``).
+
+    Skips with the build command when it is missing, or fails when
+    ``PERFSTACK_REQUIRE_TOOLS=1`` (CI builds every tool first).
+    """
+    directory = installed(name)
+    if directory is None:
+        message = f"{name} is not built: run `python3 tools/build.py --only {name}`"
+        if os.environ.get(REQUIRE_TOOLS_ENV) == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return directory
 
 
 def require_tool(name: str) -> str:

@@ -15,6 +15,7 @@ from components.alertmanager.config import (
 )
 from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.spec import ConfigFile, DataVolume, Metrics, Port, SecretFile, Workload, http_health
 
 PORT = 9093
@@ -77,7 +78,7 @@ class Alertmanager(pulumi.ComponentResource):
                 name=name,
                 app="alertmanager",
                 component="monitoring",
-                image=f"prom/alertmanager:{config.version}",
+                image=IMAGES["alertmanager"].reference(config.version),
                 args=(f"--config.file={CONFIG_PATH}", f"--storage.path={DATA_DIR}", *cluster),
                 files=(
                     ConfigFile(

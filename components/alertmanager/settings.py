@@ -13,13 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from components.platform.images import IMAGES
 from components.platform.settings import ConfigModel, ImageTag, PromDuration, WorkloadConfig
 
 
 class AlertmanagerConfig(WorkloadConfig):
     """Alertmanager (`prom/alertmanager`)."""
 
-    version: ImageTag = "v0.27.0"
+    version: ImageTag = IMAGES["alertmanager"].version
     """Image tag."""
     replicas: Annotated[int, Field(ge=1, le=5)] = 1
     """Cluster members (gossip); alerts are deduplicated across them."""

@@ -16,6 +16,7 @@ from components.grafana.provisioning import (
 )
 from components.grafana.settings import GrafanaConfig
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.spec import ConfigFile, Port, SecretFile, Workload, http_health
 
 GRAFANA_UID = 472  # the official image's `grafana` user
@@ -50,7 +51,7 @@ class Grafana(pulumi.ComponentResource):
                 name=name,
                 app="grafana",
                 component="monitoring",
-                image=f"grafana/grafana:{args.config.version}",
+                image=IMAGES["grafana"].reference(args.config.version),
                 env=grafana_environment(ADMIN_PASSWORD_FILE),
                 files=(
                     ConfigFile(DATASOURCES_PATH, render_datasources(args.prometheus_url, args.jaeger_url)),

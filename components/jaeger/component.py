@@ -16,6 +16,7 @@ from components.jaeger.config import (
 )
 from components.jaeger.settings import JaegerConfig, TracingConfig
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.spec import ConfigFile, DataVolume, HealthCheck, Metrics, Port, Workload
 
 JAEGER_UID = 10001  # the jaegertracing/jaeger image's user
@@ -47,7 +48,7 @@ class Jaeger(pulumi.ComponentResource):
                 name=name,
                 app="jaeger",
                 component="tracing",
-                image=f"jaegertracing/jaeger:{args.config.version}",
+                image=IMAGES["jaeger"].reference(args.config.version),
                 args=(f"--config={CONFIG_PATH}",),
                 files=tuple(
                     ConfigFile(path, text) for path, text in render_tracing_files(args.tracing).items()

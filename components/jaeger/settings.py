@@ -12,13 +12,14 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from components.platform.images import IMAGES
 from components.platform.settings import ConfigModel, ImageTag, MemoryQuantity, WorkloadConfig
 
 
 class JaegerConfig(WorkloadConfig):
     """Jaeger v2 (`jaegertracing/jaeger`)."""
 
-    version: ImageTag = "2.1.0"
+    version: ImageTag = IMAGES["jaeger"].version
     """Image tag."""
     storage_size: MemoryQuantity = "5Gi"
     """Size of the badger volume (when storage is badger)."""

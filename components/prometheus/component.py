@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.spec import ConfigFile, DataVolume, Port, Workload, http_health
 from components.prometheus.alerts import AlertsConfig
 from components.prometheus.config import (
@@ -47,7 +48,7 @@ class Prometheus(pulumi.ComponentResource):
                 name=name,
                 app="prometheus",
                 component="monitoring",
-                image=f"prom/prometheus:{config.version}",
+                image=IMAGES["prometheus"].reference(config.version),
                 args=(
                     f"--config.file={CONFIG_PATH}",
                     f"--storage.tsdb.path={DATA_DIR}",

@@ -4,13 +4,14 @@ from typing import Annotated
 
 from pydantic import Field
 
+from components.platform.images import IMAGES
 from components.platform.settings import ImageTag, MemoryQuantity, PromDuration, WorkloadConfig
 
 
 class PrometheusConfig(WorkloadConfig):
     """Prometheus (`prom/prometheus`)."""
 
-    version: ImageTag = "v2.55.1"
+    version: ImageTag = IMAGES["prometheus"].version
     """Image tag."""
     retention: PromDuration = "15d"
     """How long samples are kept (`--storage.tsdb.retention.time`)."""

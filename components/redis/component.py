@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.settings import Resources
 from components.platform.spec import (
     SECRETS_DIR,
@@ -230,7 +231,7 @@ class Redis(pulumi.ComponentResource):
                 name=f"{name}-exporter",
                 app="redis-exporter",
                 component="monitoring",
-                image=f"oliver006/redis_exporter:{args.config.exporter_version}",
+                image=IMAGES["redis_exporter"].reference(args.config.exporter_version),
                 args=(f"--redis.addr={address}", f"--redis.password-file={EXPORTER_PASSWORDS_PATH}"),
                 secret_files=(
                     SecretFile(

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from components.platform.images import IMAGES
 from components.platform.settings import ConfigModel, ImageTag, MemoryQuantity, Resources, memory_bytes
 
 _REDIS_SIZE = re.compile(r"^(\d+)(b|k|kb|m|mb|g|gb)?$", re.IGNORECASE)
@@ -60,9 +61,9 @@ class SentinelConfig(ConfigModel):
 class RedisConfig(ConfigModel):
     """The Redis cache (official `redis` image)."""
 
-    image: str = "redis"
+    image: str = IMAGES["redis"].repository
     """Image repository (official image; Bitnami's free images are frozen)."""
-    version: ImageTag = "7.2.7-alpine"
+    version: ImageTag = IMAGES["redis"].version
     """Image tag."""
     port: Annotated[int, Field(ge=1, le=65535)] = 6379
     """Port Redis listens on."""
@@ -93,7 +94,7 @@ class RedisConfig(ConfigModel):
         cpu_request="100m", cpu_limit="1", memory_request="640Mi", memory_limit="768Mi"
     )
     """Container resources; the memory limit must leave room above `maxmemory` for overhead and forks."""
-    exporter_version: ImageTag = "v1.67.0"
+    exporter_version: ImageTag = IMAGES["redis_exporter"].version
     """Tag of the `oliver006/redis_exporter` image that exposes Redis metrics."""
     mode: Literal["standalone", "sentinel"] = "standalone"
     """`standalone`: one node. `sentinel`: replicated data nodes with Sentinel failover (Kubernetes only)."""

@@ -1,19 +1,34 @@
-"""Running the real consumers of the generated files: promtool, amtool, prometheus."""
+"""Running the real consumers of the generated files: promtool, amtool, prometheus, jaeger.
 
-import shutil
+Every one of them is the version the stacks deploy, built by tools/build.py;
+a distribution's older promtool or amtool on PATH is never used.
+"""
+
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.conftest import built_tool
+
+BUILT_BY = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "alertmanager": "alertmanager",
+    "amtool": "alertmanager",
+    "jaeger": "jaeger",
+}
+"""Binary name to the tools/build.py tool that builds it."""
 
 
-def run_tool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a CLI tool and capture its output; fail (not skip) when it is missing, CI installs it."""
-    if shutil.which(args[0]) is None:
-        pytest.fail(
-            f"{args[0]} is not on PATH: install Debian's prometheus / prometheus-alertmanager packages"
-        )
-    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
+def tool_path(binary: str) -> str:
+    """The built binary (skips, or fails in CI, when tools/build.py has not built it)."""
+    return str(built_tool(BUILT_BY[binary]) / "bin" / binary)
+
+
+def run_tool(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a built CLI tool and capture its output."""
+    return subprocess.run(
+        [tool_path(args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
+    )
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:
