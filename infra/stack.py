@@ -40,11 +40,10 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
                 service=service,
                 kill_switch=config.kill_switch,
                 environment=environment,
-                redis_host=platform.address("redis"),
-                redis_port=config.redis.port,
+                redis_env=redis.client_env,
                 redis_password=secrets.redis_password,
-                redis_client_env=redis.client_env,
                 otlp_endpoint=f"http://{platform.address(JAEGER_NAME)}:{OTLP_GRPC_PORT}",
+                trace_sampling=config.tracing.probability_for(name),
                 platform=platform,
             ),
         )

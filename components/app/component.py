@@ -20,12 +20,12 @@ class AppServiceArgs:
     service: ServiceConfig
     kill_switch: bool
     environment: str
-    redis_host: str
-    redis_port: int
+    redis_env: dict[str, str]
+    """Where Redis is: REDIS_HOST/REDIS_PORT, or REDIS_SENTINELS/REDIS_MASTER_NAME in sentinel mode."""
     redis_password: pulumi.Input[str]
-    redis_client_env: dict[str, str]
-    """Extra env to find the Redis master (REDIS_SENTINELS, REDIS_MASTER_NAME in sentinel mode)."""
     otlp_endpoint: str
+    trace_sampling: float
+    """Share of new traces the app keeps (OTEL_TRACES_SAMPLER_ARG)."""
     platform: Platform
 
 
@@ -66,17 +66,16 @@ class AppService(pulumi.ComponentResource):
             app=name,
             component="app",
             image=f"{service.image}:{config.version}",
-            env=args.redis_client_env
-            | track_env(
+            env=track_env(
                 service_name=name,
                 service=service,
                 track=track,
                 kill_switch=args.kill_switch,
                 environment=args.environment,
-                redis_host=args.redis_host,
-                redis_port=args.redis_port,
+                redis_env=args.redis_env,
                 redis_password_file=REDIS_PASSWORD_PATH,
                 otlp_endpoint=args.otlp_endpoint,
+                trace_sampling=args.trace_sampling,
             ),
             secret_files=(SecretFile(REDIS_PASSWORD_PATH, args.redis_password),),
             ports=(Port("http", service.port),),

@@ -3,7 +3,7 @@
 One entry per app service (``api``, ``worker``, ...). Each service runs a stable
 track and optionally a canary track; the traffic split sends ``canary.weight``
 percent of users to the canary. Feature flags become container env
-(``FEATURE_<NAME>``/``FF_<NAME>``, see ``components/app/env.py``).
+(``FEATURE_<NAME>``/``ENABLE_<NAME>``/``FF_<NAME>``, see ``components/app/env.py``).
 
 Every rollback is one line of stack config:
 
@@ -59,8 +59,11 @@ GENERATED_ENV_NAMES: frozenset[str] = frozenset(
         "APP_VERSION",
         "DISABLE_ALL_OPTIMIZATIONS",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
         "OTEL_RESOURCE_ATTRIBUTES",
         "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
         "REDIS_HOST",
         "REDIS_MASTER_NAME",
         "REDIS_SENTINELS",
@@ -71,7 +74,7 @@ GENERATED_ENV_NAMES: frozenset[str] = frozenset(
 )
 """Env names perfstack sets itself (the Redis password only ever as a file); user env may not set them."""
 
-RESERVED_ENV_PREFIXES: tuple[str, ...] = ("FEATURE_", "FF_")
+RESERVED_ENV_PREFIXES: tuple[str, ...] = ("FEATURE_", "FF_", "ENABLE_")
 """Flag env families. Only `features` may produce them, so the kill switch really turns every one off."""
 
 
@@ -252,7 +255,8 @@ class ResolvedFlag(NamedTuple):
 
 
 class FeatureFlag(ConfigModel):
-    """A feature flag, handed to the app as FEATURE_<NAME>=true|false and FF_<NAME>=<rollout percent>."""
+    """A feature flag, handed to the app as FEATURE_<NAME>=true|false (and the same as ENABLE_<NAME>, the
+    name the source runbooks switch the app with) and FF_<NAME>=<rollout percent>."""
 
     enabled: bool = False
     """Whether the feature is on at all. `false` is the feature rollback."""

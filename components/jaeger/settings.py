@@ -2,9 +2,12 @@
 sampling and where Jaeger keeps traces.
 
 Staging samples everything (1.0), production 10 % (0.1); both are set in the
-stack files, the default here is 1.0. Services read their sampling rate from
-Jaeger's remote-sampling endpoint (strategies rendered by
-components/jaeger/config.py), so a rate change needs no app redeploy.
+stack files, the default here is 1.0. The apps get the rate as the standard
+OpenTelemetry env (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`,
+`OTEL_TRACES_SAMPLER_ARG`), which every OpenTelemetry SDK reads, so a rate
+change rolls the app tracks' env. Jaeger also serves the same rates on its
+remote-sampling endpoint (strategies rendered by components/jaeger/config.py)
+for clients that use Jaeger's remote sampler instead.
 """
 
 import re
@@ -95,3 +98,7 @@ class TracingConfig(ConfigModel):
     """Sampling probability per service name, overriding `samplingProbability`."""
     storage: TraceStorage = Field(default_factory=TraceStorage)
     """Where traces are stored: `{type: badger}` (default) or `{type: elasticsearch, urls: [...]}`."""
+
+    def probability_for(self, service: str) -> float:
+        """The sampling probability of ``service``: its `perService` override, else `samplingProbability`."""
+        return self.per_service.get(service, self.sampling_probability)

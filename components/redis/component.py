@@ -83,8 +83,11 @@ class Redis(pulumi.ComponentResource):
     `standalone`: one node. `sentinel`: a StatefulSet of data nodes and one
     of Sentinels; every pod starts through bootstrap.sh, which asks the
     Sentinels for the current master instead of assuming pod 0.
-    Outputs: ``host`` and ``port`` of the service, and ``client_env``, the
-    extra env clients need to find the master in sentinel mode.
+    Outputs: ``host`` and ``port`` of the service, and ``client_env``, the env
+    clients find Redis with: ``REDIS_HOST``/``REDIS_PORT`` for a standalone
+    server; in sentinel mode ``REDIS_SENTINELS``/``REDIS_MASTER_NAME`` only,
+    because the data nodes' Service spans master and replicas and a client
+    that does not ask Sentinel would write to a replica (``READONLY``).
     """
 
     host: pulumi.Output[str]
@@ -95,11 +98,11 @@ class Redis(pulumi.ComponentResource):
         super().__init__("perfstack:cache:Redis", name, None, opts)
         config = args.config
         self._password = pulumi.Output.secret(args.password)
-        self.client_env = {}
         if config.mode == "sentinel":
             server = self._sentinel_set(name, args)
         else:
             server = args.platform.deploy(self._data_node(name, config), parent=self)
+            self.client_env = {"REDIS_HOST": server.host, "REDIS_PORT": str(config.port)}
         self._exporter(name, args, f"redis://{server.host}:{config.port}")
         self.host = pulumi.Output.from_input(server.host)
         self.port = pulumi.Output.from_input(config.port)
@@ -126,7 +129,7 @@ class Redis(pulumi.ComponentResource):
             ports=(Port("redis", config.port),),
             volumes=(DataVolume("data", "/data", config.storage_size),),
             health=HealthCheck(command=("sh", "-c", _ping(config.port))),
-            resources=config.resources,
+            resources=config.container_resources,
             run_as_user=REDIS_UID,
         )
         return replace(workload, **overrides)

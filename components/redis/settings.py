@@ -1,5 +1,6 @@
 """Redis settings (`perfstack:redis`): image, memory policy, persistence, replication."""
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -39,6 +40,8 @@ def _redis_size(value: str) -> str:
 
 
 RedisSize = Annotated[str, AfterValidator(_redis_size)]
+
+MIB = 1024**2
 
 
 class SentinelConfig(ConfigModel):
@@ -90,10 +93,11 @@ class RedisConfig(ConfigModel):
     """Also write RDB snapshots (900s/1, 300s/10, 60s/10000 changes) for fast restarts and backups."""
     storage_size: MemoryQuantity = "2Gi"
     """Size of the data volume (PVC on Kubernetes)."""
-    resources: Resources = Resources(
-        cpu_request="100m", cpu_limit="1", memory_request="640Mi", memory_limit="768Mi"
-    )
-    """Container resources; the memory limit must leave room above `maxmemory` for overhead and forks."""
+    resources: Resources | None = None
+    """Container resources. Unset: derived from `maxmemory` (memory request 1.25 x, limit 1.5 x,
+    CPU 100m..1), because Redis needs room above `maxmemory` for client buffers, replication
+    backlog and the copy-on-write pages of the fork that writes RDB snapshots and rewrites the AOF.
+    When set, the memory limit must be larger than `maxmemory`."""
     exporter_version: ImageTag = IMAGES["redis_exporter"].version
     """Tag of the `oliver006/redis_exporter` image that exposes Redis metrics."""
     mode: Literal["standalone", "sentinel"] = "standalone"
@@ -119,9 +123,24 @@ class RedisConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _limit_above_maxmemory(self) -> "RedisConfig":
+        if self.resources is None:
+            return self
         if memory_bytes(self.resources.memory_limit) <= redis_size_bytes(self.maxmemory):
             raise ValueError(
                 f"resources.memoryLimit: {self.resources.memory_limit} must be larger than "
                 f"maxmemory ({self.maxmemory}), or the container is killed before Redis evicts"
             )
         return self
+
+    @property
+    def container_resources(self) -> Resources:
+        """`resources`, or the default derived from `maxmemory` (see `resources`)."""
+        if self.resources is not None:
+            return self.resources
+        maxmemory = redis_size_bytes(self.maxmemory)
+        return Resources(
+            cpu_request="100m",
+            cpu_limit="1",
+            memory_request=f"{math.ceil(maxmemory * 1.25 / MIB)}Mi",
+            memory_limit=f"{math.ceil(maxmemory * 1.5 / MIB)}Mi",
+        )

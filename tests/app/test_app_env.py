@@ -29,15 +29,18 @@ def env_of(track: str = "stable", kill_switch: bool = False, **changes: Any) -> 
         track=track,  # type: ignore[arg-type]
         kill_switch=kill_switch,
         environment="staging",
-        redis_host="redis",
-        redis_port=6379,
+        redis_env={"REDIS_HOST": "redis", "REDIS_PORT": "6379"},
         redis_password_file="/run/secrets/perfstack/redis-password",
         otlp_endpoint="http://jaeger:4317",
+        trace_sampling=0.25,
     )
 
 
+FLAG_PREFIXES = ("FEATURE_", "ENABLE_", "FF_")
+
+
 def flag_env(env: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in env.items() if key.startswith(("FEATURE_", "FF_"))}
+    return {key: value for key, value in env.items() if key.startswith(FLAG_PREFIXES)}
 
 
 def test_enabled_flag_gives_feature_true_and_its_rollout() -> None:
@@ -73,7 +76,16 @@ def test_kill_switch_turns_every_flag_off_and_disables_all_optimizations(track: 
         "FEATURE_PROMPT_OPTIMIZATION": "false",
     }
     assert {v for k, v in flag_env(env).items() if k.startswith("FF_")} == {"0"}
+    assert {v for k, v in flag_env(env).items() if k.startswith("ENABLE_")} == {"false"}
     assert env["DISABLE_ALL_OPTIMIZATIONS"] == "true"
+
+
+def test_enable_family_carries_the_same_switch_as_feature() -> None:
+    # The source runbooks switch the app with ENABLE_<FLAG> (000, 002), the design with FEATURE_<FLAG>.
+    env = env_of("canary")
+    features = {k.removeprefix("FEATURE_"): v for k, v in env.items() if k.startswith("FEATURE_")}
+
+    assert {k.removeprefix("ENABLE_"): v for k, v in env.items() if k.startswith("ENABLE_")} == features
 
 
 def test_canary_only_flag_is_on_in_the_canary_env() -> None:
@@ -111,10 +123,20 @@ def test_app_version_and_track_are_those_of_the_track() -> None:
     assert (env_of("canary")["APP_VERSION"], env_of("canary")["APP_TRACK"]) == ("1.5.0", "canary")
 
 
-def test_redis_host_and_port_are_wired() -> None:
+def test_redis_env_of_the_redis_component_is_passed_on() -> None:
     env = env_of()
 
     assert (env["REDIS_HOST"], env["REDIS_PORT"]) == ("redis", "6379")
+
+
+def test_otel_env_exports_over_grpc_with_a_parent_based_ratio_sampler() -> None:
+    env = env_of()
+
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == (
+        "parentbased_traceidratio",
+        "0.25",
+    )
 
 
 def test_redis_password_is_only_a_file_path_in_the_plain_env() -> None:
@@ -142,7 +164,7 @@ def test_keys_are_sorted() -> None:
 def test_every_generated_name_is_reserved_against_user_env() -> None:
     # If a generated name were not reserved, user env could silently replace it.
     generated = {
-        key for key in env_of(env={}, stable={"version": "1.4.2"}) if not key.startswith(("FEATURE_", "FF_"))
+        key for key in env_of(env={}, stable={"version": "1.4.2"}) if not key.startswith(FLAG_PREFIXES)
     }
 
     assert generated <= GENERATED_ENV_NAMES
@@ -155,10 +177,10 @@ def test_resource_attribute_values_are_percent_encoded() -> None:
         track="stable",
         kill_switch=False,
         environment="eu west,1",
-        redis_host="redis",
-        redis_port=6379,
+        redis_env={"REDIS_HOST": "redis", "REDIS_PORT": "6379"},
         redis_password_file="/run/secrets/perfstack/redis-password",
         otlp_endpoint="http://jaeger:4317",
+        trace_sampling=0.25,
     )
 
     assert env["OTEL_RESOURCE_ATTRIBUTES"].startswith("deployment.environment.name=eu%20west%2C1,")

@@ -34,8 +34,8 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("malformed memory size", {"redis.maxmemory": "lots"}, "perfstack:redis.maxmemory", "kb, mb or gb"),
     ("zero memory size", {"redis.maxmemory": "0mb"}, "perfstack:redis.maxmemory", "positive number"),
     (
-        "maxmemory above the container limit",
-        {"redis.maxmemory": "2gb"},
+        "maxmemory above an explicit container limit",
+        {"redis.maxmemory": "2gb", "redis.resources": {"memoryLimit": "768Mi"}},
         "perfstack:redis.resources.memoryLimit",
         "must be larger than maxmemory",
     ),

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from infra.mockrun import ProgramRun
 from infra.render import config_files
+from tests.conftest import run_stack
 
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "components" / "redis" / "bootstrap.sh"
@@ -90,3 +91,14 @@ def test_staging_keeps_a_single_node(staging: ProgramRun) -> None:
     names = {r.name for r in staging.of_type("docker:index/container:Container")}
     assert "redis" in names
     assert not [n for n in names if "sentinel" in n]
+
+
+def test_redis_memory_follows_maxmemory_when_resources_are_not_set() -> None:
+    run = run_stack("production", overrides={"redis.maxmemory": "2gb"})
+    (container,) = run.get("kubernetes:apps/v1:StatefulSet", "redis").inputs["spec"]["template"]["spec"][
+        "containers"
+    ]
+
+    # 2gb = 2048 MiB: request x1.25, limit x1.5 for buffers and the fork's copy-on-write pages.
+    assert container["resources"]["requests"]["memory"] == "2560Mi"
+    assert container["resources"]["limits"]["memory"] == "3072Mi"

@@ -125,8 +125,8 @@ def test_canary_only_flag_is_on_in_the_canary_alone(baseline: dict[str, ProgramR
         )
         return {e["name"]: e["value"] for e in container["env"]}
 
-    assert env("api-stable")["FEATURE_PROMPT_COMPRESSION"] == "false"
-    assert env("api-canary")["FEATURE_PROMPT_COMPRESSION"] == "true"
+    assert env("api-stable")["FEATURE_PROMPT_OPTIMIZATION"] == "false"
+    assert env("api-canary")["FEATURE_PROMPT_OPTIMIZATION"] == "true"
 
 
 def test_worker_without_route_gets_tracks_but_no_route() -> None:
