@@ -274,7 +274,10 @@ def build_actionlint(tool: Tool, out: Path, scratch: Path) -> None:
 
 
 def _engine_version() -> str:
-    match = re.search(r"^PULUMI_VERSION=(\S+)", (ENGINE_KIT / "build.sh").read_text(), re.MULTILINE)
+    build_script = ENGINE_KIT / "build.sh"
+    if not build_script.exists():
+        return "pulumi-no-kit"
+    match = re.search(r"^PULUMI_VERSION=(\S+)", build_script.read_text(), re.MULTILINE)
     return f"pulumi-{match.group(1) if match else 'unknown'}"
 
 
@@ -349,9 +352,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", nargs="+", choices=sorted(TOOLS), help="build only these tools")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        choices=sorted(TOOLS),
+        default=[],
+        help="build all but these (GitHub Actions skips the engine: it installs the official CLI)",
+    )
     parser.add_argument("--print-path", action="store_true", help="print the built tools' bin dirs and exit")
     args = parser.parse_args(argv)
-    selected = [TOOLS[name] for name in (args.only or TOOLS)]
+    selected = [TOOLS[name] for name in (args.only or TOOLS) if name not in args.skip]
     if args.print_path:
         print(":".join(str(d / "bin") for d in map(installed, (t.name for t in selected)) if d))
         return 0

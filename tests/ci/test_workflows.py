@@ -135,10 +135,18 @@ def test_preview_runs_the_test_suite_with_the_tools_it_needs() -> None:
     test_job = workflow("preview.yml")["jobs"]["test"]
     script = "\n".join(s.get("run", "") for s in steps(test_job))
 
-    assert "python -m pytest" in script
+    assert "python3 -m pytest" in script
     assert "pip install -r requirements-dev.txt" in script
-    for package in ("redis-server", "redis-sentinel", "prometheus", "prometheus-alertmanager", "nginx-light"):
+    assert "python3 tools/build.py" in script
+    assert test_job["env"]["PERFSTACK_REQUIRE_TOOLS"] == "1"
+    for package in ("redis-server", "redis-sentinel", "nginx-light", "shellcheck"):
         assert re.search(rf"apt-get install .*\b{re.escape(package)}\b", script), package
+
+
+def test_preview_tests_use_the_official_pulumi_cli_for_the_engine_tests() -> None:
+    test_job = workflow("preview.yml")["jobs"]["test"]
+
+    assert any(s.get("uses", "").startswith("pulumi/actions@") for s in steps(test_job))
 
 
 def test_preview_job_covers_both_stacks_after_the_tests() -> None:
