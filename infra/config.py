@@ -2,18 +2,23 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
-from components.app.settings import ServiceConfig, Services
+from components.app.settings import ServiceConfig, Services, running_tracks, track_workload_name
 from components.grafana.settings import GrafanaConfig
 from components.jaeger.settings import JaegerConfig, TracingConfig
-from components.platform.settings import ConfigModel
+from components.platform.addressing import AddressCollision, AddressPlan, instance_names
+from components.platform.settings import ConfigModel, duration_seconds
 from components.prometheus.alerts import AlertsConfig
 from components.prometheus.settings import PrometheusConfig
 from components.redis.settings import RedisConfig
 from components.traffic.settings import RouterConfig
 from infra.platforms import DockerConfig, KubernetesConfig
+
+RATE_WINDOW_MIN_SCRAPES = 4
+"""Scrapes `alerts.rateWindow` must span at least (Prometheus' usual advice for `rate()` windows)."""
 
 
 class StackConfig(ConfigModel):
@@ -54,6 +59,78 @@ class StackConfig(ConfigModel):
             raise ValueError(
                 "redis.mode: sentinel needs platform kubernetes (stable pod names for the Sentinels)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _rate_window_spans_enough_scrapes(self) -> "StackConfig":
+        # rate() needs two samples in its window; below 4 scrapes one missed scrape
+        # leaves the recording rules empty, and every alert that reads them silent.
+        window = duration_seconds(self.alerts.rate_window)
+        scrape = duration_seconds(self.prometheus.scrape_interval)
+        if window < RATE_WINDOW_MIN_SCRAPES * scrape:
+            raise ValidationError.from_exception_data(
+                "StackConfig",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "rate_window_too_short",
+                            "must span at least {scrapes} scrapes of prometheus.scrapeInterval "
+                            "({scrape_interval}): {minimum} or longer",
+                            {
+                                "scrapes": RATE_WINDOW_MIN_SCRAPES,
+                                "scrape_interval": self.prometheus.scrape_interval,
+                                "minimum": f"{RATE_WINDOW_MIN_SCRAPES * scrape:g}s",
+                            },
+                        ),
+                        loc=("alerts", "rateWindow"),
+                        input=self.alerts.rate_window,
+                    )
+                ],
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sticky_needs_the_docker_router(self) -> "StackConfig":
+        # A promise the platform cannot keep is refused, not silently dropped:
+        # a weight change must stay an HTTPRoute-only change, and Gateway API's
+        # sessionPersistence is not in the standard channel.
+        if self.platform != "kubernetes":
+            return self
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "sticky_on_kubernetes",
+                    "not supported on platform kubernetes: the Gateway API HTTPRoute splits each request "
+                    "at random by weight, so neither this cookie nor the X-User-Id header keeps a user on "
+                    "one track there (sticky routing is only done by the Docker nginx router); remove it",
+                    {},
+                ),
+                loc=("services", name, "route", "stickyCookie"),
+                input=service.route.sticky_cookie,
+            )
+            for name, service in self.services.items()
+            if service.route is not None and service.route.sticky_cookie is not None
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("StackConfig", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _fixed_addresses_are_distinct(self) -> "StackConfig":
+        # The Docker platform checks this too, but only once it has declared
+        # resources; here it fails before anything is created.
+        if self.platform != "docker":
+            return self
+        names = [
+            instance
+            for name, service in self.services.items()
+            for track in running_tracks(service)
+            for instance in instance_names(track_workload_name(name, track), service.track(track).replicas)
+        ]
+        try:
+            AddressPlan.of(self.docker.subnet).assign(names)
+        except AddressCollision as exc:
+            raise ValueError(f"docker.subnet: {exc}") from None
         return self
 
     @field_validator("services")

@@ -42,6 +42,19 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+def _container(annotation: Any) -> Any:
+    """``dict`` or ``list`` when ``annotation`` is one (also optional or annotated), else None."""
+    origin = get_origin(annotation)
+    if origin in (dict, list):
+        return origin
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return _container(members[0]) if len(members) == 1 else None
+    if origin is not None and get_args(annotation):  # Annotated[...]
+        return _container(get_args(annotation)[0])
+    return None
+
+
 def _default(field: Any) -> str:
     if field.is_required():
         return "required"
@@ -59,7 +72,8 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         key = f"{prefix}{field.alias or name}"
         description = " ".join((field.description or "").split())
         rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
-        nested_prefix = f"{key}.<name>." if get_origin(field.annotation) is dict else f"{key}."
+        container = _container(field.annotation)
+        nested_prefix = {dict: f"{key}.<name>.", list: f"{key}[]."}.get(container, f"{key}.")
         for nested in _models_in(field.annotation):
             rows += _rows(nested, nested_prefix)
     return rows

@@ -79,6 +79,8 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
             current = field.annotation
         elif get_origin(current) is dict:
             current = get_args(current)[1]  # a map's key: step to its values
+        elif get_origin(current) is list and isinstance(part, int):
+            current = get_args(current)[0]  # a list's index: step to its items
         else:
             return None
     current = _unwrap(current)

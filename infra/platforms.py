@@ -1,15 +1,42 @@
 """Stack config for the two platforms: where the stack runs."""
 
+import re
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from components.platform.addressing import DEFAULT_SUBNET, parse_subnet
 from components.platform.settings import ConfigModel
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
 """A lowercase DNS label (RFC 1123): Kubernetes object and namespace names."""
 
 HostPort = Annotated[int, Field(ge=1, le=65535)]
+
+# Kubernetes label syntax: an optional DNS-subdomain prefix and "/", then a name of at most 63
+# characters; values are at most 63 characters of the same alphabet, or empty.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
+
+
+def _pod_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if not _LABEL_KEY.match(key):
+            raise ValueError(
+                f"{key!r} is not a Kubernetes label key: [prefix/]name, the name at most 63 letters, "
+                "digits, '-', '_' or '.' starting and ending with a letter or digit"
+            )
+        if not _LABEL_VALUE.match(value):
+            raise ValueError(
+                f"label {key!r}: {value!r} is not a Kubernetes label value: at most 63 letters, "
+                "digits, '-', '_' or '.' starting and ending with a letter or digit"
+            )
+    return labels
+
+
+PodLabels = Annotated[dict[str, str], AfterValidator(_pod_labels)]
+"""Kubernetes labels that select pods, e.g. {'app.kubernetes.io/name': 'envoy'}."""
 
 
 class DockerPorts(ConfigModel):
@@ -39,6 +66,12 @@ class DockerConfig(ConfigModel):
     """Host address the published ports bind to; the default keeps them off the network."""
     ports: DockerPorts = DockerPorts()
     """Published host ports."""
+    subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET
+    """IPv4 subnet (/16 to /24) of the stack's Docker network. Docker assigns addresses from its lower
+    half; each app container gets a fixed address in the upper half, derived from its name, so the
+    router keeps connections to it across a replace. Change it if it clashes with a network the host
+    already uses, and give each stack on one Docker host its own (changing it recreates every
+    container)."""
 
 
 class GatewayRef(ConfigModel):
@@ -48,6 +81,24 @@ class GatewayRef(ConfigModel):
     """Name of an existing Gateway (owned by the cluster operator)."""
     namespace: DnsLabel = "gateway"
     """Namespace of that Gateway; it must allow routes from the stack's namespace."""
+
+
+class IngressPeer(ConfigModel):
+    """Pods allowed to open connections to the routed app services: the Gateway's proxies."""
+
+    namespace: DnsLabel
+    """Namespace the Gateway's proxy pods run in (for some implementations not the Gateway's own)."""
+    pod_labels: PodLabels = Field(default_factory=dict)
+    """Labels of those proxy pods; empty admits every pod of the namespace."""
+
+
+def _some_peers(peers: list[IngressPeer]) -> list[IngressPeer]:
+    if not peers:
+        raise ValueError(
+            "an empty list admits no one and leaves the app unreachable; "
+            "remove the key to admit the Gateway's namespace"
+        )
+    return peers
 
 
 class KubernetesConfig(ConfigModel):
@@ -61,5 +112,14 @@ class KubernetesConfig(ConfigModel):
     """StorageClass of the PVCs; unset uses the cluster's default."""
     gateway: GatewayRef = GatewayRef()
     """Gateway that routes outside traffic to the app services."""
+    ingress_from: Annotated[list[IngressPeer], AfterValidator(_some_peers)] | None = None
+    """Who may connect to the routed app services (their NetworkPolicy ingress): a list of
+    `{namespace, podLabels}`, e.g. `[{namespace: envoy-gateway-system, podLabels:
+    {gateway.envoyproxy.io/owning-gateway-name: perfstack}}]`. Unset admits every pod of
+    `gateway.namespace`; many Gateway implementations run their proxies elsewhere."""
     render_yaml_to: str | None = None
     """Write manifests to this directory instead of applying them (the provider's `renderYamlToDirectory`)."""
+
+    def ingress_peers(self) -> list[IngressPeer]:
+        """The pods that reach the routed app services: ``ingressFrom``, or the Gateway's namespace."""
+        return self.ingress_from or [IngressPeer(namespace=self.gateway.namespace)]

@@ -24,6 +24,9 @@ SMTP_PASSWORD = SecretKey("smtpPassword", "SMTP password of notifications.email.
 PAGERDUTY_ROUTING_KEY = SecretKey(
     "pagerdutyRoutingKey", "PagerDuty Events v2 routing key (notifications.pagerduty)"
 )
+DEAD_MANS_SWITCH_URL = SecretKey(
+    "deadMansSwitchUrl", "URL the Watchdog heartbeat is posted to (notifications.deadMansSwitch)"
+)
 
 ALL_SECRET_KEYS = (
     REDIS_PASSWORD,
@@ -31,6 +34,7 @@ ALL_SECRET_KEYS = (
     SLACK_WEBHOOK_URL,
     SMTP_PASSWORD,
     PAGERDUTY_ROUTING_KEY,
+    DEAD_MANS_SWITCH_URL,
 )
 
 
@@ -43,6 +47,8 @@ def required_secrets(config: StackConfig) -> tuple[SecretKey, ...]:
         required.append(SMTP_PASSWORD)
     if config.notifications.pagerduty is not None and config.notifications.pagerduty.enabled:
         required.append(PAGERDUTY_ROUTING_KEY)
+    if config.notifications.dead_mans_switch is not None:
+        required.append(DEAD_MANS_SWITCH_URL)
     return tuple(required)
 
 
@@ -55,3 +61,4 @@ class StackSecrets:
     slack_webhook_url: pulumi.Output[str] | None = None
     smtp_password: pulumi.Output[str] | None = None
     pagerduty_routing_key: pulumi.Output[str] | None = None
+    dead_mans_switch_url: pulumi.Output[str] | None = None

@@ -2,8 +2,10 @@
 
 import pulumi
 
+from components.alertmanager.component import PORT as ALERTMANAGER_PORT
 from components.alertmanager.component import Alertmanager, AlertmanagerArgs, credential_files
-from components.app.component import AppService, AppServiceArgs, track_workload_name
+from components.app.component import AppService, AppServiceArgs
+from components.app.settings import track_workload_name
 from components.grafana.component import Grafana, GrafanaArgs
 from components.jaeger.component import Jaeger, JaegerArgs
 from components.jaeger.config import OTLP_GRPC_PORT, QUERY_HTTP_PORT
@@ -13,14 +15,20 @@ from components.platform.images import IMAGES
 from components.platform.kubernetes import KubernetesPlatform
 from components.prometheus.component import Prometheus, PrometheusArgs
 from components.prometheus.config import PORT as PROMETHEUS_PORT
-from components.prometheus.config import AppTarget, DockerTargets, KubernetesPods, PrometheusSettings
+from components.prometheus.config import (
+    AppTarget,
+    DockerTargets,
+    KubernetesPods,
+    PrometheusSettings,
+    RedisTargets,
+)
 from components.redis.component import Redis, RedisArgs
 from components.traffic.component import RoutedService, TrafficRouter, TrafficRouterArgs
 from infra.config import StackConfig
 from infra.network import stack_flows
 from infra.platform import create_platform
 from infra.secrets import StackSecrets
-from infra.wiring import dashboard_thresholds, route_target
+from infra.wiring import dashboard_thresholds, external_url, monitored_deployment, route_target
 
 JAEGER_NAME = "jaeger"
 
@@ -48,18 +56,18 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
             ),
         )
         apps[name] = app
-        canary_host = app.hosts.get("canary")
+        canary = app.addresses.get("canary")
         target = route_target(
             name,
             service,
             kill_switch=config.kill_switch,
-            stable_upstream=f"{app.hosts['stable']}:{service.port}",
-            canary_upstream=f"{canary_host}:{service.port}" if canary_host else None,
+            stable_upstream=tuple(f"{a}:{service.port}" for a in app.addresses["stable"]),
+            canary_upstream=tuple(f"{a}:{service.port}" for a in canary) if canary else None,
         )
         if target is not None:
             routed.append(RoutedService(target, service.port, tuple(service.route.hostnames)))
 
-    _observability(config, secrets, platform, apps)
+    _observability(config, secrets, platform, apps, redis)
     NetworkIsolation("network", NetworkIsolationArgs(flows=stack_flows(config), platform=platform))
     TrafficRouter(
         "router",
@@ -71,6 +79,7 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
             publish_port=config.docker.ports.router,
             gateway_name=config.kubernetes.gateway.name,
             gateway_namespace=config.kubernetes.gateway.namespace,
+            proxy=config.router.proxy_options(),
         ),
     )
     pulumi.export("platform", config.platform)
@@ -79,11 +88,21 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
 
 
 def _scrape_targets(
-    config: StackConfig, platform: Platform, apps: dict[str, AppService], alertmanagers: list[str]
+    config: StackConfig,
+    platform: Platform,
+    apps: dict[str, AppService],
+    alertmanagers: list[str],
+    redis: Redis,
 ) -> PrometheusSettings:
+    # Each Redis process on its own, through the exporter, on both platforms.
+    nodes = RedisTargets(exporter=redis.exporter, data_nodes=redis.data_nodes, sentinels=redis.sentinels)
     if isinstance(platform, KubernetesPlatform):
         return PrometheusSettings(
-            targets=KubernetesPods(platform.namespace_name), alertmanagers=tuple(alertmanagers)
+            targets=KubernetesPods(platform.namespace_name),
+            alertmanagers=tuple(alertmanagers),
+            redis=nodes,
+            scrape_interval=config.prometheus.scrape_interval,
+            evaluation_interval=config.prometheus.evaluation_interval,
         )
     apps = tuple(
         AppTarget(name, track, f"{host}:{service.port}", service.metrics_path)
@@ -91,11 +110,17 @@ def _scrape_targets(
         for track in apps[name].hosts  # the tracks that run: no canary without one, or at 0 replicas
         for host in platform.instance_hosts(track_workload_name(name, track), service.track(track).replicas)
     )
-    return PrometheusSettings(targets=DockerTargets(apps=apps), alertmanagers=tuple(alertmanagers))
+    return PrometheusSettings(
+        targets=DockerTargets(apps=apps),
+        alertmanagers=tuple(alertmanagers),
+        redis=nodes,
+        scrape_interval=config.prometheus.scrape_interval,
+        evaluation_interval=config.prometheus.evaluation_interval,
+    )
 
 
 def _observability(
-    config: StackConfig, secrets: StackSecrets, platform: Platform, apps: dict[str, AppService]
+    config: StackConfig, secrets: StackSecrets, platform: Platform, apps: dict[str, AppService], redis: Redis
 ) -> None:
     ports = config.docker.ports
     Jaeger(
@@ -110,9 +135,19 @@ def _observability(
             config=config.alertmanager,
             notifications=config.notifications,
             credentials=credential_files(
-                secrets.slack_webhook_url, secrets.smtp_password, secrets.pagerduty_routing_key
+                secrets.slack_webhook_url,
+                secrets.smtp_password,
+                secrets.pagerduty_routing_key,
+                secrets.dead_mans_switch_url,
             ),
             platform=platform,
+            external_url=external_url(
+                config,
+                "alertmanager",
+                config.alertmanager.external_url,
+                ports.alertmanager,
+                ALERTMANAGER_PORT,
+            ),
             publish_port=ports.alertmanager,
         ),
     )
@@ -121,8 +156,12 @@ def _observability(
         PrometheusArgs(
             config=config.prometheus,
             alerts=config.alerts,
-            scrape=_scrape_targets(config, platform, apps, alertmanager.addresses),
+            scrape=_scrape_targets(config, platform, apps, alertmanager.addresses, redis),
             platform=platform,
+            external_url=external_url(
+                config, "prometheus", config.prometheus.external_url, ports.prometheus, PROMETHEUS_PORT
+            ),
+            deployment=monitored_deployment(config),
             publish_port=ports.prometheus,
         ),
     )
@@ -133,6 +172,7 @@ def _observability(
             thresholds=dashboard_thresholds(config.alerts),
             prometheus_url=f"http://{platform.address('prometheus')}:{PROMETHEUS_PORT}",
             jaeger_url=f"http://{platform.address(JAEGER_NAME)}:{QUERY_HTTP_PORT}",
+            prometheus_scrape_interval=config.prometheus.scrape_interval,
             admin_password=secrets.grafana_admin_password,
             platform=platform,
             publish_port=ports.grafana,

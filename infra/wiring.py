@@ -5,10 +5,11 @@ canary weight into the traffic router, the alert catalog into the dashboards),
 the translation lives here, above both, so that no component imports another.
 """
 
-from components.app.settings import ServiceConfig, effective_weight
+from components.app.settings import ServiceConfig, effective_weight, running_tracks
 from components.grafana.dashboards import Thresholds
-from components.prometheus.alerts import AlertsConfig
+from components.prometheus.alerts import AlertsConfig, MonitoredDeployment
 from components.traffic.nginx_conf import RouteTarget
+from infra.config import StackConfig
 
 
 def route_target(
@@ -16,8 +17,8 @@ def route_target(
     service: ServiceConfig,
     *,
     kill_switch: bool,
-    stable_upstream: str,
-    canary_upstream: str | None,
+    stable_upstream: str | tuple[str, ...],
+    canary_upstream: str | tuple[str, ...] | None,
 ) -> RouteTarget | None:
     """The RouteTarget of a configured service (None when it has no route), weight after the kill switch."""
     if service.route is None:
@@ -48,3 +49,28 @@ def dashboard_thresholds(alerts: AlertsConfig) -> Thresholds:
         canary_min_request_rate=alerts.canary_min_request_rate,
         redis_memory_ratio=alerts.redis_memory_ratio,
     )
+
+
+def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
+    """What the alert rules must know of the stack: the tracks that run and the Alertmanager members.
+
+    The tracks are those with containers (stable, a canary with replicas), never
+    their weights: a weight change must touch only the router, and a changed
+    rule file would roll Prometheus.
+    """
+    return MonitoredDeployment(
+        tracks=tuple(
+            (name, track) for name, service in config.services.items() for track in running_tracks(service)
+        ),
+        alertmanager_replicas=config.alertmanager.replicas,
+    )
+
+
+def external_url(config: StackConfig, name: str, explicit: str | None, host_port: int, port: int) -> str:
+    """Where people open workload `name` (`--web.external-url`): `explicit` when set, else on Docker
+    the published address and host port, on Kubernetes the in-cluster Service URL."""
+    if explicit is not None:
+        return explicit
+    if config.platform == "docker":
+        return f"http://{config.docker.publish_address}:{host_port}"
+    return f"http://{name}.{config.kubernetes.namespace}.svc:{port}"

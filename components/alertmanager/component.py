@@ -6,6 +6,7 @@ import pulumi
 
 from components.alertmanager.config import (
     CONFIG_PATH,
+    DEAD_MANS_SWITCH_URL_FILE,
     DEFAULT_SECRETS_DIR,
     PAGERDUTY_ROUTING_KEY_FILE,
     SLACK_WEBHOOK_FILE,
@@ -33,6 +34,8 @@ class AlertmanagerArgs:
     credentials: dict[str, pulumi.Input[str]]
     """Secret file name (SLACK_WEBHOOK_FILE, ...) to its value; only configured channels."""
     platform: Platform
+    external_url: str
+    """Where people open this Alertmanager (`--web.external-url`): notification links start with it."""
     publish_port: int | None = None
 
 
@@ -40,12 +43,14 @@ def credential_files(
     slack_webhook_url: pulumi.Input[str] | None,
     smtp_password: pulumi.Input[str] | None,
     pagerduty_routing_key: pulumi.Input[str] | None,
+    dead_mans_switch_url: pulumi.Input[str] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """The credentials that are set, keyed by the file name the config reads them from."""
     files = {
         SLACK_WEBHOOK_FILE: slack_webhook_url,
         SMTP_PASSWORD_FILE: smtp_password,
         PAGERDUTY_ROUTING_KEY_FILE: pagerduty_routing_key,
+        DEAD_MANS_SWITCH_URL_FILE: dead_mans_switch_url,
     }
     return {name: value for name, value in files.items() if value is not None}
 
@@ -79,7 +84,14 @@ class Alertmanager(pulumi.ComponentResource):
                 app="alertmanager",
                 component="monitoring",
                 image=IMAGES["alertmanager"].reference(config.version),
-                args=(f"--config.file={CONFIG_PATH}", f"--storage.path={DATA_DIR}", *cluster),
+                args=(
+                    f"--config.file={CONFIG_PATH}",
+                    f"--storage.path={DATA_DIR}",
+                    f"--web.external-url={args.external_url}",
+                    # Serve at / whatever path the external URL has: probes and Prometheus keep working.
+                    "--web.route-prefix=/",
+                    *cluster,
+                ),
                 files=(
                     ConfigFile(
                         CONFIG_PATH, render_alertmanager_config(args.notifications, DEFAULT_SECRETS_DIR)
@@ -92,9 +104,13 @@ class Alertmanager(pulumi.ComponentResource):
                 ports=(Port("http", PORT, publish=args.publish_port), Port("cluster", CLUSTER_PORT)),
                 volumes=(DataVolume("data", DATA_DIR, "1Gi"),),
                 health=http_health("/-/ready", PORT),
+                liveness=http_health("/-/healthy", PORT),
                 metrics=Metrics(PORT),
                 resources=config.resources,
                 replicas=config.replicas,
+                # Members gossip to settle: none should wait for another to be ready first. Set for
+                # one replica too, as the policy cannot change on a StatefulSet without replacing it.
+                parallel_start=True,
                 run_as_user=ALERTMANAGER_UID,
             ),
             parent=self,

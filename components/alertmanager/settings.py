@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from components.platform.images import IMAGES
-from components.platform.settings import ConfigModel, ImageTag, PromDuration, WorkloadConfig
+from components.platform.settings import ConfigModel, HttpUrl, ImageTag, PromDuration, WorkloadConfig
 
 
 class AlertmanagerConfig(WorkloadConfig):
@@ -24,6 +24,14 @@ class AlertmanagerConfig(WorkloadConfig):
     """Image tag."""
     replicas: Annotated[int, Field(ge=1, le=5)] = 1
     """Cluster members (gossip); alerts are deduplicated across them."""
+    external_url: HttpUrl | None = None
+    """The address people open Alertmanager at (`--web.external-url`): the links in notifications
+    (silence, source) start with it. Unset: on Docker
+    `http://<docker.publishAddress>:<docker.ports.alertmanager>`, on Kubernetes the in-cluster
+    Service, `http://alertmanager.<namespace>.svc:9093`, which resolves inside the cluster (from a
+    laptop: `kubectl port-forward svc/alertmanager 9093` and the same path on 127.0.0.1); set the
+    public address when an ingress publishes it. A path in it is only used for links: Alertmanager
+    keeps serving at `/` (`--web.route-prefix=/`), so the proxy in front must strip it."""
 
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -51,6 +59,9 @@ def _slack_channel(value: str) -> str:
 
 EmailAddress = Annotated[str, AfterValidator(_email)]
 """An email address such as 'oncall@example.com'."""
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+"""PagerDuty's Events API v2 endpoint, Alertmanager's default for `pagerduty_configs`."""
 
 PagerDutySeverity = Literal["critical", "error", "warning", "info"]
 """Severities the PagerDuty Events API v2 accepts."""
@@ -89,6 +100,10 @@ class PagerDutyConfig(ConfigModel):
 
     enabled: bool = True
     """False keeps the settings but sends nothing (same as leaving `pagerduty` out)."""
+    url: HttpUrl = PAGERDUTY_EVENTS_URL
+    """PagerDuty Events API v2 endpoint the events are posted to. The default is PagerDuty's own (and
+    Alertmanager's); set another for PagerDuty's EU service region (`https://events.eu.pagerduty.com/v2/enqueue`),
+    an egress proxy, or a stand-in in tests."""
     # Literal keys, not the Severity enum: the stack config is validated strictly and YAML gives strings.
     severity_map: dict[Literal["critical", "warning"], PagerDutySeverity] = Field(
         default_factory=lambda: {"critical": "critical", "warning": "warning"}
@@ -96,6 +111,17 @@ class PagerDutyConfig(ConfigModel):
     """PagerDuty severity for each alert severity; unmapped severities are sent as 'error'."""
     send_resolved: bool = True
     """Resolve the PagerDuty incident when the alert resolves."""
+
+
+class DeadMansSwitchConfig(ConfigModel):
+    """A dead man's switch (e.g. healthchecks.io, Dead Man's Snitch, PagerDuty or Opsgenie heartbeats)
+    that the always-firing `Watchdog` alert pings through Alertmanager; it raises an incident when the
+    pings stop, which catches what no alert can: Prometheus or Alertmanager down, or the path between
+    them broken. Its URL is the secret `deadMansSwitchUrl` (it holds the check's token)."""
+
+    repeat_interval: PromDuration = "1m"
+    """How often Alertmanager sends the Watchdog to the URL; give the check a period a few times
+    longer (5m for 1m), so one late ping does not raise an incident."""
 
 
 class NotificationsConfig(ConfigModel):
@@ -113,3 +139,7 @@ class NotificationsConfig(ConfigModel):
     """How long it waits before notifying about new alerts in a group already notified."""
     repeat_interval: PromDuration = "4h"
     """How long before a still-firing alert is sent again."""
+    dead_mans_switch: DeadMansSwitchConfig | None = None
+    """Where the `Watchdog` heartbeat goes. Unset, Watchdog goes to a receiver that sends nothing
+    (`watchdog`): it never reaches a person, and the stack has no alarm for Prometheus or
+    Alertmanager being down as a whole."""

@@ -1,16 +1,54 @@
 """An app service: a stable track and an optional canary track of one image."""
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pulumi
 
 from components.app.env import track_env
-from components.app.settings import ServiceConfig, Track
+from components.app.settings import ServiceConfig, Track, running_tracks, track_workload_name
 from components.platform.base import Platform
 from components.platform.kubernetes import TRACK_LABEL
 from components.platform.spec import SECRETS_DIR, HealthCheck, Metrics, Port, SecretFile, Workload
 
 REDIS_PASSWORD_PATH = f"{SECRETS_DIR}/redis-password"
+STARTUP_PERIOD_SECONDS = 5
+"""How often a starting pod is probed: a pod that is up sooner starts serving sooner."""
+
+
+class Probes(NamedTuple):
+    """The three checks of an app container."""
+
+    readiness: HealthCheck
+    liveness: HealthCheck
+    startup: HealthCheck
+
+
+def probes(service: ServiceConfig) -> Probes:
+    """The app's checks from its service settings.
+
+    Liveness asks ``healthPath``, which never depends on Redis or Jaeger;
+    readiness asks ``readyPath``, which fails while the app starts or drains.
+    Both wait for the start-up check, which allows ``startupSeconds``.
+    """
+    return Probes(
+        readiness=HealthCheck(
+            http_path=service.ready_path,
+            port=service.port,
+            initial_delay_seconds=0,
+            period_seconds=5,
+            failure_threshold=2,
+        ),
+        liveness=HealthCheck(http_path=service.health_path, port=service.port, initial_delay_seconds=0),
+        startup=HealthCheck(
+            http_path=service.health_path,
+            port=service.port,
+            initial_delay_seconds=0,
+            period_seconds=STARTUP_PERIOD_SECONDS,
+            failure_threshold=math.ceil(service.startup_seconds / STARTUP_PERIOD_SECONDS),
+        ),
+    )
 
 
 @dataclass
@@ -29,38 +67,35 @@ class AppServiceArgs:
     platform: Platform
 
 
-def track_workload_name(service_name: str, track: Track) -> str:
-    """The workload (and host) name of a service's track: `api-stable`, `api-canary`."""
-    return f"{service_name}-{track}"
-
-
 class AppService(pulumi.ComponentResource):
     """The tracks of one app service, each its own workload.
 
     Each track is a separate Deployment (or container set) so that changing
     one track's version or flags never touches the other, and so that a
     traffic weight change touches only the router.
-    Outputs: ``hosts``, track name to the host the router sends traffic to.
+    Outputs: ``hosts``, track name to the host other workloads use; ``addresses``,
+    track name to the address of each replica the router connects to (fixed
+    IPs on Docker, so that it can keep connections open; the host elsewhere).
     """
 
     hosts: dict[Track, str]
+    addresses: dict[Track, tuple[str, ...]]
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("perfstack:app:Service", name, None, opts)
-        tracks: list[Track] = ["stable", "canary"] if args.service.canary is not None else ["stable"]
         self.hosts = {}
-        for track in tracks:
-            config = args.service.track(track)
-            if config.replicas == 0:
-                continue
+        self.addresses = {}
+        for track in running_tracks(args.service):
             deployed = args.platform.deploy(self._workload(name, track, args), parent=self)
             self.hosts[track] = deployed.host
+            self.addresses[track] = deployed.addresses or (deployed.host,)
         self.register_outputs({"hosts": self.hosts})
 
     @staticmethod
     def _workload(name: str, track: Track, args: AppServiceArgs) -> Workload:
         service = args.service
         config = service.track(track)
+        checks = probes(service)
         return Workload(
             name=track_workload_name(name, track),
             app=name,
@@ -79,10 +114,15 @@ class AppService(pulumi.ComponentResource):
             ),
             secret_files=(SecretFile(REDIS_PASSWORD_PATH, args.redis_password),),
             ports=(Port("http", service.port),),
-            health=HealthCheck(http_path=service.health_path, port=service.port),
+            health=checks.readiness,
+            liveness=checks.liveness,
+            startup=checks.startup,
+            drain_seconds=service.drain_seconds,
             metrics=Metrics(service.port, service.metrics_path),
             resources=config.resources,
             replicas=config.replicas,
             labels={TRACK_LABEL: track},
             writable_dirs=("/tmp",),
+            # The router holds keep-alive connections to each replica's address.
+            fixed_address=True,
         )

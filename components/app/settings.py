@@ -300,7 +300,8 @@ class CanaryConfig(TrackConfig):
     replicas: Annotated[int, Field(ge=0, strict=True)] = 1
     """Number of containers / pods; 0 parks the canary, which needs `weight: 0`."""
     weight: Percent
-    """Percent of users routed to the canary (sticky per user id). `0` is the canary rollback."""
+    """Percent of users routed to the canary (Docker: sticky per user id; Kubernetes: percent of requests).
+    `0` is the canary rollback."""
     allow_same_version: bool = False
     """Allow `version` equal to the stable version, to canary a flag or env change on the same build."""
 
@@ -328,8 +329,10 @@ class RouteConfig(ConfigModel):
     path_prefix: PathPrefix
     """URL path prefix served by this service, matched segment by segment: '/' or '/api'."""
     sticky_cookie: Annotated[str, AfterValidator(_cookie_name)] | None = None
-    """Cookie whose value keeps a user on one track when the request has no X-User-Id header
-    (X-User-Id is always used when present; with neither, each request is split at random)."""
+    """Docker only: cookie whose value keeps a user on one track when the request has no X-User-Id
+    header (X-User-Id is always used when present; with neither, each request is split at random).
+    Refused on platform kubernetes, whose Gateway API HTTPRoute splits each request at random and
+    honours neither the cookie nor X-User-Id."""
     hostnames: list[Annotated[str, AfterValidator(_hostname)]] = Field(default_factory=list)
     """Hostnames this route answers on (Kubernetes HTTPRoute); empty means those of the gateway."""
 
@@ -344,7 +347,20 @@ class ServiceConfig(ConfigModel):
     metrics_path: UrlPath = "/metrics"
     """Path Prometheus scrapes."""
     health_path: UrlPath = "/health"
-    """Path of the readiness and liveness probes."""
+    """Path of the liveness (and start-up) probe: 200 whenever the process can serve at all. It must
+    not check Redis, Jaeger or any other dependency: when one is down every pod would fail it and be
+    restarted at once, which fixes nothing and drops the requests in flight."""
+    ready_path: UrlPath = "/ready"
+    """Path of the readiness probe: 200 while the pod should get traffic, 503 while it starts or drains."""
+    startup_seconds: Annotated[int, Field(ge=5, le=3600, strict=True)] = 120
+    """How long a new pod may take until `healthPath` first answers before it is restarted; the
+    liveness and readiness probes wait until then, so a slow start is not killed (Kubernetes)."""
+    drain_seconds: Annotated[int, Field(ge=0, le=300, strict=True)] = 10
+    """Seconds a stopping pod keeps serving before the app gets SIGTERM (Kubernetes preStop sleep).
+    Kubernetes removes a terminating pod from its Service and the Gateway's backends at once, but
+    kube-proxy and the Gateway's proxies learn of it a few seconds later and route requests to it
+    until then; without this wait a rollout or scale-down fails those requests. 0 turns it off. The
+    pod's termination grace period is this plus 30 s for the app's own shutdown."""
     route: RouteConfig | None = None
     """Traffic routing; without it the service gets no traffic split (e.g. a worker)."""
     stable: TrackConfig
@@ -436,3 +452,14 @@ def effective_weight(service: ServiceConfig, kill_switch: bool) -> int:
     if kill_switch or service.canary is None:
         return 0
     return service.canary.weight
+
+
+def track_workload_name(service_name: str, track: Track) -> str:
+    """The workload (and host) name of a service's track: `api-stable`, `api-canary`."""
+    return f"{service_name}-{track}"
+
+
+def running_tracks(service: ServiceConfig) -> list[Track]:
+    """The tracks that run containers: stable, and the canary when it has one with replicas."""
+    tracks: list[Track] = ["stable", "canary"] if service.canary is not None else ["stable"]
+    return [track for track in tracks if service.track(track).replicas > 0]

@@ -6,37 +6,52 @@ to count: latency yellow above the P95 target and red above the P95 warning;
 quality and cache hit rate red below their alert thresholds and green above
 their targets. App panels read the recording rules of
 components/prometheus/rules.py; Redis panels read redis_exporter.
+
+Grafana 12: the SDK is its `0.0.x` series (requirements.txt pins it exactly:
+under PEP 440 an unpinned install picks an older, epoch-versioned 10.x
+release). Panels are React panels only (timeseries, stat, row; Grafana 12
+removed Angular ones such as `graph` and `singlestat`), and each dashboard
+keeps the `schemaVersion` the SDK emits: Grafana migrates it on load.
 """
 
+import warnings
 from dataclasses import dataclass
 
-from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.builders import prometheus, stat, timeseries
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common
-from grafana_foundation_sdk.models.dashboard import (
-    DataSourceRef,
-    Threshold,
-    ThresholdsMode,
-    ValueMap,
-    ValueMappingResult,
-    VariableRefresh,
-    VariableSort,
-)
-
-from components.grafana.provisioning import PROMETHEUS_UID
+from components.grafana.provisioning import PROMETHEUS_UID, check_uid
 from components.platform.telemetry import (
     CACHE_HIT_RATIO,
     ERROR_RATIO,
     P50_LATENCY,
     P95_LATENCY,
     QUALITY,
+    REDIS_DATA_NODE,
+    REDIS_KIND_LABEL,
+    REDIS_SENTINEL,
     REQUEST_RATE,
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
     num,
 )
+
+with warnings.catch_warnings():
+    # SDK 0.0.x marks the classic dashboard model deprecated in favour of the v2 schema (a warning
+    # in the class body, so raised once, on import). In Grafana 12.4 the v2 schema is a public
+    # preview not to be enabled in production: perfstack keeps the classic model on purpose.
+    warnings.filterwarnings("ignore", "Prefer using dashboardv2.Dashboard instead", DeprecationWarning)
+    from grafana_foundation_sdk.builders import common as common_builders
+    from grafana_foundation_sdk.builders import dashboard as dash
+    from grafana_foundation_sdk.builders import prometheus, stat, timeseries
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import common
+    from grafana_foundation_sdk.models.dashboard import (
+        DataSourceRef,
+        Threshold,
+        ThresholdsMode,
+        ValueMap,
+        ValueMappingResult,
+        VariableRefresh,
+        VariableSort,
+    )
 
 OVERVIEW_UID = "perfstack-overview"
 CANARY_UID = "perfstack-canary"
@@ -188,7 +203,7 @@ def _service_variable() -> dash.QueryVariable:
 def _dashboard(uid: str, title: str, description: str) -> dash.Dashboard:
     return (
         dash.Dashboard(title)
-        .uid(uid)
+        .uid(check_uid(uid, "dashboard"))
         .description(description)
         .tags(["perfstack"])
         .readonly()
@@ -302,10 +317,26 @@ def canary_dashboard(cfg: Thresholds) -> dash.Dashboard:
 
 
 def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
-    """ "Redis": hit ratio, memory against maxmemory, evictions, persistence and replication."""
+    """ "Redis": hit ratio, memory against maxmemory, evictions, persistence, roles and Sentinels.
+
+    Every node is its own series (Prometheus scrapes each through the exporter), so
+    the panels select data nodes, or Sentinels, by `redis_kind` instead of
+    reading whichever node a Service picked.
+    """
     rate = "[$__rate_interval]"
-    hits = f"sum by (service) (rate(redis_keyspace_hits_total{rate}))"
-    misses = f"sum by (service) (rate(redis_keyspace_misses_total{rate}))"
+    data = f'{{{REDIS_KIND_LABEL}="{REDIS_DATA_NODE}"}}'
+    sentinels = f'{{{REDIS_KIND_LABEL}="{REDIS_SENTINEL}"}}'
+    masters = f'redis_instance_info{{{REDIS_KIND_LABEL}="{REDIS_DATA_NODE}",role="master"}}'
+    hits = f"sum by (service) (rate(redis_keyspace_hits_total{data}{rate}))"
+    misses = f"sum by (service) (rate(redis_keyspace_misses_total{data}{rate}))"
+    one_master = [
+        ValueMap(
+            {
+                "1": ValueMappingResult(text="ONE MASTER", color="green"),
+                "0": ValueMappingResult(text="NONE OR SEVERAL", color="red"),
+            }
+        )
+    ]
     ok_failed = [
         ValueMap(
             {
@@ -326,15 +357,44 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
     return (
         _dashboard(REDIS_UID, "Redis", "perfstack: the Redis cache as redis_exporter sees it.")
         .with_row(dash.Row("Health and persistence"))
-        .with_panel(_stat("Redis up", "none", "min(redis_up)", "up", binary, up_down))
+        .with_panel(_stat("Redis up", "none", f"min(redis_up{data})", "up", binary, up_down))
         .with_panel(
-            _stat("AOF last write", "none", "min(redis_aof_last_write_status)", "aof", binary, ok_failed)
+            _stat(
+                "AOF last write", "none", f"min(redis_aof_last_write_status{data})", "aof", binary, ok_failed
+            )
         )
         .with_panel(
-            _stat("RDB last bgsave", "none", "min(redis_rdb_last_bgsave_status)", "rdb", binary, ok_failed)
+            _stat(
+                "RDB last bgsave",
+                "none",
+                f"min(redis_rdb_last_bgsave_status{data})",
+                "rdb",
+                binary,
+                ok_failed,
+            )
         )
         .with_panel(
-            _stat("Connected replicas", "none", "max(redis_connected_slaves)", "replicas", [(None, "blue")])
+            _stat(
+                "Connected replicas",
+                "none",
+                f"max(redis_connected_slaves{data})",
+                "replicas",
+                [(None, "blue")],
+            )
+        )
+        .with_row(dash.Row("Replication and Sentinel"))
+        .with_panel(
+            _stat(
+                "Master", "none", f"(count({masters}) or vector(0)) == bool 1", "master", binary, one_master
+            )
+        )
+        .with_panel(_stat("Sentinels up", "none", f"sum(redis_up{sentinels})", "sentinels", [(None, "blue")]))
+        .with_panel(
+            _timeseries(
+                "Role per data node",
+                "none",
+                [(f"max by (instance, role) (redis_instance_info{data})", "{{instance}} {{role}}")],
+            )
         )
         .with_row(dash.Row("Cache"))
         .with_panel(
@@ -351,8 +411,8 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
                 "Memory used vs maxmemory",
                 "bytes",
                 [
-                    ("redis_memory_used_bytes", "used {{instance}}"),
-                    ("redis_memory_max_bytes", "maxmemory {{instance}}"),
+                    (f"redis_memory_used_bytes{data}", "used {{instance}}"),
+                    (f"redis_memory_max_bytes{data}", "maxmemory {{instance}}"),
                 ],
             )
         )
@@ -360,7 +420,7 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
             _timeseries(
                 "Memory used / maxmemory",
                 "percentunit",
-                [("redis_memory_used_bytes / (redis_memory_max_bytes > 0)", "{{instance}}")],
+                [(f"redis_memory_used_bytes{data} / (redis_memory_max_bytes{data} > 0)", "{{instance}}")],
                 [(None, "green"), (cfg.redis_memory_ratio, "red")],
                 "Red: RedisMemoryHigh threshold; above it allkeys-lru starts evicting soon.",
                 max_val=1,
@@ -370,7 +430,7 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
             _timeseries(
                 "Evicted keys per second",
                 "short",
-                [(f"rate(redis_evicted_keys_total{rate})", "{{instance}}")],
+                [(f"rate(redis_evicted_keys_total{data}{rate})", "{{instance}}")],
             )
         )
     )

@@ -28,5 +28,17 @@ class Platform(pulumi.ComponentResource):
         """The host name of each replica of a workload with volumes, in order.
 
         For peers that must address each other (an Alertmanager cluster) and
-        for scraping each replica on its own.
+        for scraping each replica on its own. These names resolve while a
+        replica is still starting (not ready), unlike :meth:`address`.
         """
+
+    def replica_host(self, name: str, replica_name: str) -> str:
+        """The host name of the replica of workload ``name`` called ``replica_name``.
+
+        Spelled like the entries of :meth:`instance_hosts`, so that a
+        replica can announce its own address to its peers. On Kubernetes
+        ``replica_name`` may be ``$(POD_NAME)``, which the kubelet expands
+        from the env var ``Workload.pod_name_env`` names. By default a
+        replica's name is its host name (a container on a Docker network).
+        """
+        return replica_name

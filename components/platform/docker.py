@@ -1,20 +1,35 @@
 """Runs workloads as containers on one Docker host (the staging platform)."""
 
+from ipaddress import IPv4Address
+
 import pulumi
 import pulumi_docker as docker
 
+from components.platform.addressing import DEFAULT_SUBNET, AddressPlan, instance_names
 from components.platform.base import Platform
+from components.platform.images import IMAGES
 from components.platform.settings import memory_bytes
 from components.platform.spec import Deployed, Workload
+
+VOLUME_INIT_MEMORY_MB = 16
+"""Memory limit of the one-shot container that hands a new volume to its workload's user."""
 
 
 class DockerPlatformArgs:
     """Where the Docker engine is and how the stack's containers are named."""
 
-    def __init__(self, *, stack: str, host: str | None = None, publish_address: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        stack: str,
+        host: str | None = None,
+        publish_address: str = "127.0.0.1",
+        subnet: str = DEFAULT_SUBNET,
+    ) -> None:
         self.stack = stack
         self.host = host
         self.publish_address = publish_address
+        self.subnet = subnet
 
 
 class DockerPlatform(Platform):
@@ -23,6 +38,16 @@ class DockerPlatform(Platform):
     Containers keep fixed names (``perfstack-<stack>-<workload>``) so operators
     can find them with ``docker ps``; a fixed name clashes with Docker's default
     create-before-delete, so every container is delete-before-replace.
+
+    The network has an explicit subnet (``addressing.py``): Docker allocates
+    from its lower half, and workloads with ``fixed_address`` get an address
+    derived from their name in the upper half, the same after every replace.
+
+    Docker creates a named volume owned by root unless the image has a
+    directory at the mount path to copy ownership from, so a workload that
+    runs unprivileged could not write to it. Before such a workload starts, a
+    one-shot container (busybox, CAP_CHOWN only, no network) hands each of
+    its volumes to the workload's user, as ``fsGroup`` does on Kubernetes.
     """
 
     def __init__(
@@ -31,12 +56,23 @@ class DockerPlatform(Platform):
         super().__init__("perfstack:platform:Docker", name, None, opts)
         self._args = args
         self._prefix = f"perfstack-{args.stack}"
+        self._plan = AddressPlan.of(args.subnet)
+        self._fixed: dict[IPv4Address, str] = {}
+        self._init_image: docker.RemoteImage | None = None
         self._provider = docker.Provider("docker", host=args.host, opts=pulumi.ResourceOptions(parent=self))
         self.network = docker.Network(
             "network",
             name=self._prefix,
             driver="bridge",
-            opts=self._child_opts(self),
+            ipam_configs=[
+                docker.NetworkIpamConfigArgs(
+                    subnet=str(self._plan.subnet),
+                    ip_range=str(self._plan.dynamic_range),
+                    gateway=str(self._plan.gateway),
+                )
+            ],
+            # Its fixed name clashes with create-before-delete, like the containers' names.
+            opts=self._child_opts(self, delete_before_replace=True),
         )
         self.register_outputs({"network": self.network.name})
 
@@ -54,6 +90,16 @@ class DockerPlatform(Platform):
     def _container_name(self, name: str, index: int, replicas: int) -> str:
         return f"{self._prefix}-{name}" + (f"-{index}" if replicas > 1 else "")
 
+    def _fixed_addresses(self, workload: Workload) -> list[IPv4Address]:
+        """Each replica's fixed address, checked against every address given out so far."""
+        assigned = self._plan.assign(instance_names(workload.name, workload.replicas))
+        for name, address in assigned.items():
+            other = self._fixed.get(address)
+            if other is not None and other != name:
+                raise self._plan.collision(other, name, address)
+            self._fixed[address] = name
+        return list(assigned.values())
+
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
         image = docker.RemoteImage(
             f"{workload.name}-image",
@@ -69,10 +115,61 @@ class DockerPlatform(Platform):
             )
             for volume in workload.volumes
         ]
+        addresses = self._fixed_addresses(workload) if workload.fixed_address else []
+        init = [self._volume_init(workload, parent, volumes)] if volumes else []
         containers = [
-            self._container(workload, parent, image, volumes, index) for index in range(workload.replicas)
+            self._container(
+                workload, parent, image, volumes, index, addresses[index] if addresses else None, init
+            )
+            for index in range(workload.replicas)
         ]
-        return Deployed(host=self.address(workload.name), resources=(image, *volumes, *containers))
+        return Deployed(
+            host=self.address(workload.name),
+            resources=(image, *volumes, *init, *containers),
+            addresses=tuple(str(a) for a in addresses),
+        )
+
+    def _volume_init(
+        self, workload: Workload, parent: pulumi.Resource, volumes: list[docker.Volume]
+    ) -> docker.Container:
+        """A container that runs once, before the workload, and gives its volumes to the workload's user."""
+        if self._init_image is None:
+            self._init_image = docker.RemoteImage(
+                "volume-init-image",
+                name=IMAGES["busybox"].reference(),
+                keep_locally=True,
+                opts=self._child_opts(self),
+            )
+        owner = f"{workload.run_as_user}:{workload.run_as_user}"
+        return docker.Container(
+            f"{workload.name}-volume-init",
+            name=f"{self._prefix}-{workload.name}-volume-init",
+            image=self._init_image.image_id,
+            # Only the volume's root: it is new and empty when this runs, and a
+            # recursive chown would need more than CAP_CHOWN to read into the
+            # workload's own private directories on a re-run.
+            command=["chown", owner, *(spec.mount_path for spec in workload.volumes)],
+            volumes=[
+                docker.ContainerVolumeArgs(volume_name=v.name, container_path=spec.mount_path)
+                for v, spec in zip(volumes, workload.volumes, strict=True)
+            ],
+            user="0",
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CHOWN"]),
+            security_opts=["no-new-privileges:true"],
+            network_mode="none",
+            read_only=True,
+            memory=VOLUME_INIT_MEMORY_MB,
+            # Wait for it to exit (so the workload starts after it), and leave
+            # the exited container alone instead of restarting it.
+            attach=True,
+            must_run=False,
+            restart="no",
+            labels=[
+                docker.ContainerLabelArgs(label=k, value=v)
+                for k, v in sorted(workload.standard_labels.items())
+            ],
+            opts=self._child_opts(parent, delete_before_replace=True),
+        )
 
     def _env(self, workload: Workload, index: int) -> dict[str, str]:
         env = dict(workload.env)
@@ -87,6 +184,8 @@ class DockerPlatform(Platform):
         image: docker.RemoteImage,
         volumes: list[docker.Volume],
         index: int,
+        fixed_address: IPv4Address | None,
+        after: list[docker.Container],
     ) -> docker.Container:
         suffix = f"-{index}" if workload.replicas > 1 else ""
         labels = dict(workload.standard_labels)
@@ -117,7 +216,11 @@ class DockerPlatform(Platform):
             uploads=uploads or None,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=self.network.id, aliases=[workload.name])
+                docker.ContainerNetworksAdvancedArgs(
+                    name=self.network.id,
+                    aliases=[workload.name],
+                    ipv4_address=str(fixed_address) if fixed_address else None,
+                )
             ],
             ports=[
                 docker.ContainerPortArgs(internal=p.port, external=p.publish, ip=self._args.publish_address)
@@ -148,7 +251,7 @@ class DockerPlatform(Platform):
             cpus=_cpus(workload.resources.cpu_limit),
             security_opts=["no-new-privileges:true"],
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            opts=self._child_opts(parent, delete_before_replace=True),
+            opts=self._child_opts(parent, delete_before_replace=True, depends_on=after),
         )
 
 

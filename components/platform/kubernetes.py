@@ -6,6 +6,12 @@ changes the pod template and rolls the pods — the idiomatic restart on
 config change. Workloads with persistent volumes become StatefulSets with a
 PVC per replica, all others Deployments. Every pod runs under the Pod
 Security ``restricted`` profile.
+
+Every workload gets a ClusterIP Service named after it: what clients use, and
+it only sends to ready pods. A StatefulSet also gets a headless governing
+Service, ``<name>-headless``, that publishes its pods before they are ready:
+the per-pod names ``<name>-<ordinal>.<name>-headless`` that peers (Sentinels,
+Alertmanagers) use to find each other while they start.
 """
 
 import pulumi
@@ -19,6 +25,10 @@ core = k8s.core.v1
 apps = k8s.apps.v1
 
 TRACK_LABEL = "perfstack.dev/track"
+HEADLESS_SUFFIX = "-headless"
+"""Appended to a StatefulSet's name to name its headless governing Service."""
+SHUTDOWN_SECONDS = 30
+"""What a process gets between SIGTERM and SIGKILL after its drain (Kubernetes' default grace)."""
 
 
 class KubernetesPlatformArgs:
@@ -80,8 +90,12 @@ class KubernetesPlatform(Platform):
         return name
 
     def instance_hosts(self, name: str, replicas: int) -> list[str]:
-        # StatefulSet pods behind their headless Service: <name>-<ordinal>.<name>.
-        return [f"{name}-{index}.{name}" for index in range(replicas)]
+        # StatefulSet pods behind their headless Service: <name>-<ordinal>.<name>-headless.
+        return [self.replica_host(name, f"{name}-{index}") for index in range(replicas)]
+
+    def replica_host(self, name: str, replica_name: str) -> str:
+        # The governing Service publishes not-ready pods, so peers resolve while they start.
+        return f"{replica_name}.{name}{HEADLESS_SUFFIX}"
 
     def labels(self, workload: Workload) -> dict[str, str]:
         """The labels every object of ``workload`` carries."""
@@ -159,26 +173,41 @@ class KubernetesPlatform(Platform):
                     seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
                 ),
                 containers=[self._container(workload, mounts)],
+                # The drain comes out of the grace period: keep the usual time after SIGTERM on top.
+                termination_grace_period_seconds=workload.drain_seconds + SHUTDOWN_SECONDS
+                if workload.drain_seconds
+                else None,
                 affinity=_spread(self.selector(workload)) if workload.replicas > 1 else None,
                 volumes=volumes or None,
             ),
         )
-        service = core.Service(
-            workload.name,
-            metadata=self._metadata(workload, workload.name),
-            spec=core.ServiceSpecArgs(
-                type="ClusterIP",
-                cluster_ip="None" if stateful else None,
-                # Peers (Sentinels, Alertmanagers) must resolve each other while starting.
-                publish_not_ready_addresses=True if stateful else None,
-                selector=self.selector(workload),
-                ports=[
-                    core.ServicePortArgs(name=p.name, port=p.port, target_port=p.name) for p in workload.ports
-                ],
-            ),
-            opts=self.child_opts(parent),
+        ports = [core.ServicePortArgs(name=p.name, port=p.port, target_port=p.name) for p in workload.ports]
+        # What clients use (Grafana -> prometheus:9090): only ready pods get traffic.
+        created.append(
+            core.Service(
+                workload.name,
+                metadata=self._metadata(workload, workload.name),
+                spec=core.ServiceSpecArgs(type="ClusterIP", selector=self.selector(workload), ports=ports),
+                opts=self.child_opts(parent),
+            )
         )
-        created.append(service)
+        headless = f"{workload.name}{HEADLESS_SUFFIX}"
+        if stateful:
+            created.append(
+                core.Service(
+                    headless,
+                    metadata=self._metadata(workload, headless),
+                    spec=core.ServiceSpecArgs(
+                        type="ClusterIP",
+                        cluster_ip="None",
+                        # Peers (Sentinels, Alertmanagers) must resolve each other while starting.
+                        publish_not_ready_addresses=True,
+                        selector=self.selector(workload),
+                        ports=ports,
+                    ),
+                    opts=self.child_opts(parent),
+                )
+            )
         selector = meta.LabelSelectorArgs(match_labels=self.selector(workload))
         if stateful:
             created.append(
@@ -187,7 +216,8 @@ class KubernetesPlatform(Platform):
                     metadata=self._metadata(workload, workload.name),
                     spec=apps.StatefulSetSpecArgs(
                         replicas=workload.replicas,
-                        service_name=workload.name,
+                        service_name=headless,
+                        pod_management_policy="Parallel" if workload.parallel_start else None,
                         selector=selector,
                         template=template,
                         volume_claim_templates=[
@@ -281,7 +311,16 @@ class KubernetesPlatform(Platform):
                 limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit},
             ),
             readiness_probe=_probe(workload.health),
-            liveness_probe=_probe(workload.health, liveness=True),
+            liveness_probe=_probe(workload.liveness)
+            if workload.liveness
+            else _probe(workload.health, liveness=True),
+            startup_probe=_probe(workload.startup),
+            # Sleep before SIGTERM: endpoints and proxies drop the pod while it still serves.
+            lifecycle=core.LifecycleArgs(
+                pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=workload.drain_seconds))
+            )
+            if workload.drain_seconds
+            else None,
             security_context=core.SecurityContextArgs(
                 run_as_non_root=True,
                 allow_privilege_escalation=False,
@@ -348,6 +387,7 @@ def _pod_annotations(workload: Workload) -> dict[str, str] | None:
 
 
 def _probe(health: HealthCheck | None, liveness: bool = False) -> core.ProbeArgs | None:
+    """The probe of ``health``; ``liveness`` derives a more patient liveness probe from a readiness check."""
     if health is None:
         return None
     if health.http_path:
@@ -358,7 +398,9 @@ def _probe(health: HealthCheck | None, liveness: bool = False) -> core.ProbeArgs
         **action,
         # Liveness waits longer and tolerates more failures than readiness,
         # so a slow start takes a pod out of rotation instead of killing it.
-        initial_delay_seconds=health.initial_delay_seconds * (3 if liveness else 1),
+        # 0 is the API's default, which the provider leaves out of what it applies: left out
+        # here too, so that the mock render shows what reaches the cluster.
+        initial_delay_seconds=health.initial_delay_seconds * (3 if liveness else 1) or None,
         period_seconds=health.period_seconds,
         timeout_seconds=health.timeout_seconds,
         failure_threshold=health.failure_threshold * (2 if liveness else 1),

@@ -13,11 +13,17 @@ from typing import Any
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+ALL_NAMESPACES = "*"
+"""``Peer.namespace`` for every namespace (an empty namespaceSelector); no namespace can be named so."""
 
 
 @dataclass(frozen=True)
 class Peer:
-    """One end of a flow: pods of this namespace by label, pods of another namespace, or an address range."""
+    """One end of a flow: pods of this namespace by label, pods of another namespace, or an address range.
+
+    ``namespace`` is a namespace's name, or :data:`ALL_NAMESPACES` for pods in
+    any namespace; ``labels`` then narrow it down to some of their pods.
+    """
 
     labels: tuple[tuple[str, str], ...] = ()
     namespace: str | None = None
@@ -25,6 +31,7 @@ class Peer:
 
     @property
     def local(self) -> bool:
+        """Pods of the stack's own namespace (the ones its policies select)."""
         return self.namespace is None and self.cidr is None
 
     def selector(self) -> dict[str, Any]:
@@ -34,7 +41,10 @@ class Peer:
         if self.cidr is not None:
             return {"ipBlock": {"cidr": self.cidr}}
         if self.namespace is not None:
-            peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: self.namespace}}}
+            namespaces = (
+                {} if self.namespace == ALL_NAMESPACES else {"matchLabels": {NAMESPACE_LABEL: self.namespace}}
+            )
+            peer: dict[str, Any] = {"namespaceSelector": namespaces}
             if self.labels:
                 peer["podSelector"] = self.selector()
             return peer

@@ -151,6 +151,17 @@ Ratio = Annotated[float, Field(ge=0, le=1)]
 """A fraction from 0 to 1 (0.05 = 5 %)."""
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL without query or fragment")
+    # Stored without a trailing slash, so that appending a path never gives '//'.
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+"""An http(s) URL such as 'https://prometheus.example.com' (a trailing '/' is dropped)."""
+
+
 class WorkloadConfig(ConfigModel):
     """Image and size of one infrastructure workload."""
 

@@ -54,7 +54,12 @@ class Port:
 
 @dataclass(frozen=True)
 class DataVolume:
-    """Persistent storage: a Docker volume or one PVC per replica."""
+    """Persistent storage: a Docker volume or one PVC per replica.
+
+    Every platform makes it writable by the workload's ``run_as_user``, whether
+    or not the image has a directory at ``mount_path`` (Kubernetes ``fsGroup``;
+    Docker a one-shot container that chowns the new volume first).
+    """
 
     name: str
     mount_path: str
@@ -63,11 +68,12 @@ class DataVolume:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """How the platform tells a healthy container from a broken one.
+    """One check of a container: a command or an HTTP GET, and how often and how patiently to run it.
 
     ``command`` is run inside the container (Docker health check and, when no
     ``http_path`` is given, the Kubernetes exec probe); ``http_path`` on
-    ``port`` makes Kubernetes probe over HTTP instead.
+    ``port`` makes Kubernetes probe over HTTP instead. A workload uses checks
+    for readiness (``Workload.health``), liveness and start-up.
     """
 
     command: tuple[str, ...] = ()
@@ -116,12 +122,39 @@ class Workload:
     volumes: tuple[DataVolume, ...] = ()
     writable_dirs: tuple[str, ...] = ()
     health: HealthCheck | None = None
+    """Readiness: may this replica get traffic now (Kubernetes readiness probe, Docker health check).
+
+    Also the liveness probe, with a longer delay and more failures allowed,
+    unless ``liveness`` is given."""
+    liveness: HealthCheck | None = None
+    """Is the process broken beyond repair, so restart it (Kubernetes liveness probe).
+
+    Check the process alone, never what it depends on: a dependency outage
+    would otherwise restart every replica at once."""
+    startup: HealthCheck | None = None
+    """Holds liveness and readiness back until it first passes (Kubernetes startup probe).
+
+    A slow start is waited for, up to ``failure_threshold`` x
+    ``period_seconds``, instead of being killed by the liveness probe."""
+    drain_seconds: int = 0
+    """Seconds a stopping replica keeps running before it gets SIGTERM (Kubernetes preStop sleep).
+
+    Endpoint removal reaches kube-proxy and the Gateway's proxies a moment
+    after the pod starts terminating; until then they still send it requests."""
+    parallel_start: bool = False
+    """Replicas start and stop together, not one after another (StatefulSet
+    ``podManagementPolicy: Parallel``): for peers that must find each other to form a cluster."""
     metrics: Metrics | None = None
     resources: Resources = field(default_factory=Resources)
     replicas: int = 1
     labels: dict[str, str] = field(default_factory=dict)
     stable_identity: bool = False
     """Replicas keep their names across restarts (a StatefulSet even without volumes)."""
+    fixed_address: bool = False
+    """Each replica keeps one network address when its container is replaced (Docker: an IP derived
+    from its name, see ``addressing.py``), so a proxy can hold connections to literal addresses.
+
+    Kubernetes ignores it: a Service's address is stable already."""
     pod_name_env: str | None = None
     """Env var that carries the replica's own name (Kubernetes downward API; Docker: the container name)."""
     discovers_pods: bool = False
@@ -148,6 +181,9 @@ class Deployed:
 
     host: str
     resources: tuple[pulumi.Resource, ...]
+    addresses: tuple[str, ...] = ()
+    """The fixed address of each replica, in order, where the platform gives them (Docker, for
+    ``Workload.fixed_address``); empty where ``host`` is the stable way in."""
 
 
 def file_keys(paths: Iterable[str]) -> dict[str, str]:

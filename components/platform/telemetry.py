@@ -17,9 +17,16 @@ Every alert carries three static labels besides what its expression yields:
   goes to Slack and email but must not page, a canary critical goes to Slack
   only. Alertmanager matches each channel with a regex on this label.
 
+An alert without ``notify`` (a rule added by hand, a future rule) is routed
+by ``severity`` alone: critical to every configured channel of ``PAGE``,
+warning to those of ``CHAT``, anything else to the first configured channel,
+so that no alert is dropped silently. The ``Watchdog`` alert (always firing)
+has its own receiver: it is the heartbeat of a dead man's switch.
+
 Every app alert also carries ``service`` and ``track`` (from scraping, kept by
-the ``by (service, track)`` aggregations); Redis alerts carry ``service`` and
-``instance`` from the redis_exporter target.
+the ``by (service, track)`` aggregations); Redis alerts carry ``service``,
+``instance`` (the Redis node, ``host:port``) and ``redis_kind`` (a data node or
+a Sentinel) from their scrape target.
 """
 
 from enum import StrEnum
@@ -30,6 +37,8 @@ class Severity(StrEnum):
 
     CRITICAL = "critical"
     WARNING = "warning"
+    NONE = "none"
+    """Not a problem: the always-firing `Watchdog` (Prometheus-operator convention)."""
 
 
 class Channel(StrEnum):
@@ -42,6 +51,9 @@ class Channel(StrEnum):
 
 NOTIFY_LABEL = "notify"
 """Label on every alert listing its channels, e.g. 'slack,email,pagerduty'."""
+
+WATCHDOG_ALERT = "Watchdog"
+"""The alert that always fires while Prometheus evaluates rules and reaches Alertmanager."""
 
 FAMILY_LABEL = "family"
 """Label grouping the critical and warning variants of one alert, used by inhibition."""
@@ -67,15 +79,27 @@ CHAT = (Channel.SLACK,)
 # alerts and the dashboards read, kept here so rule file, catalog and panels cannot drift apart.
 P95_LATENCY = "service_track:http_request_duration_seconds:p95_5m"
 P50_LATENCY = "service_track:http_request_duration_seconds:p50_5m"
+MEAN_LATENCY = "service_track:http_request_duration_seconds:mean_5m"
 REQUEST_RATE = "service_track:http_requests:rate5m"
 ERROR_RATIO = "service_track:http_requests:error_ratio_5m"
 CACHE_HIT_RATIO = "service_track:cache_requests:hit_ratio_5m"
 TOKEN_RATE = "service_track:llm_tokens:rate5m"
 TOKENS_PER_REQUEST = "service_track:llm_tokens:per_request_5m"
 QUALITY = "service_track:quality_score:avg"
+REDIS_CONFIG_EPOCH = "service_master_name:redis_sentinel_master_config_epoch:max"
+"""The highest configuration epoch any Sentinel reports per master: it goes up by one per failover."""
 
 # Selects app targets only: app targets carry a `track` label, infrastructure ones don't.
 APP_UP = 'up{track!=""}'
+INFRA_UP = 'up{track=""}'
+"""Selects infrastructure targets only (Redis, exporters, Jaeger, Alertmanager, Grafana, Prometheus)."""
+
+REDIS_KIND_LABEL = "redis_kind"
+"""Target label of every Redis scrape: which kind of Redis process the series come from."""
+REDIS_DATA_NODE = "data"
+"""`redis_kind` of a data node (master or replica; `redis_instance_info{role}` tells which)."""
+REDIS_SENTINEL = "sentinel"
+"""`redis_kind` of a Sentinel."""
 
 
 def num(value: float) -> str:

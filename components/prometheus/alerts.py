@@ -13,7 +13,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from components.platform.settings import ConfigModel, PromDuration, Ratio
+from components.platform.settings import ConfigModel, HttpUrl, PromDuration, Ratio
 from components.platform.telemetry import (
     APP_UP,
     CACHE_HIT_RATIO,
@@ -21,30 +21,66 @@ from components.platform.telemetry import (
     ERROR_RATIO,
     FAMILY_LABEL,
     INFORM,
+    INFRA_UP,
+    MEAN_LATENCY,
     NOTIFY_LABEL,
+    P50_LATENCY,
     P95_LATENCY,
     PAGE,
     QUALITY,
+    REDIS_CONFIG_EPOCH,
+    REDIS_DATA_NODE,
+    REDIS_KIND_LABEL,
+    REDIS_SENTINEL,
     REQUEST_RATE,
     TOKENS_PER_REQUEST,
+    WATCHDOG_ALERT,
     Channel,
     Severity,
     num,
 )
 
+REPOSITORY_URL = "https://github.com/perfstack/perfstack"
+"""Where this repository is published (the default of `alerts.repositoryUrl`)."""
 
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    # Stored without a trailing slash so runbook links never get '//'.
-    return value.rstrip("/")
+RUNBOOKS_PATH = "docs/runbooks"
+"""Directory of the runbook pages in the repository: one `<alert-name-in-kebab-case>.md` per alert."""
+
+DEFAULT_EXCLUDED_ROUTES = ("/health", "/ready", "/metrics")
+"""Probe and scrape paths: requests that are not users' (`alerts.excludedRoutes`)."""
+
+_SERVICE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ROUTE = re.compile(r"^/[A-Za-z0-9._~/{}:-]*$")
+
+
+def _route(value: str) -> str:
+    if not _ROUTE.match(value):
+        raise ValueError(f"{value!r} is not a route path: '/' then letters, digits and ._~/{{}}:-")
+    return value
+
+
+RoutePath = Annotated[str, AfterValidator(_route)]
+"""A value of the app's `route` label, e.g. '/health'."""
 
 
 class AlertsConfig(ConfigModel):
     """Alert thresholds and durations (`perfstack:alerts`); the dashboards draw the same lines."""
 
-    runbook_base_url: Annotated[str, AfterValidator(_http_url)] = "https://runbooks.example.com/perfstack"
-    """Base of the runbook links; each alert links to `<base>/<alert-name-in-kebab-case>`."""
+    repository_url: HttpUrl = REPOSITORY_URL
+    """Web address of the repository this stack is deployed from. Each alert's `runbook_url` points to
+    its page in there, `<repositoryUrl>/blob/main/docs/runbooks/<alert-name-in-kebab-case>.md`, so a
+    fork or a mirror sets its own address here once (GitHub and Gitea/Forgejo serve `blob/main/...`;
+    for others set `runbookBaseUrl`)."""
+    runbook_base_url: HttpUrl | None = None
+    """Where the runbook pages are read instead (a docs site or wiki that serves the files of
+    `docs/runbooks/` under their names); unset: `<repositoryUrl>/blob/main/docs/runbooks`."""
+
+    rate_window: PromDuration = "5m"
+    """Range of the `rate()` in the recording rules (request rate, 5xx share, latency quantiles,
+    cache hit ratio, tokens) that the alerts and dashboards read: a longer window smooths bursts, a
+    shorter one reacts faster. It must span at least 4 scrapes (`prometheus.scrapeInterval`), so
+    that one missed scrape does not leave it with too few samples. The recording rules keep their
+    names (`..._5m`, `...rate5m`) whatever the window, so dashboards and alerts never change with it."""
 
     p95_critical_ms: float = Field(default=2500, gt=0)
     """P95 request latency (ms) above which `P95LatencyCritical` fires and pages."""
@@ -54,6 +90,17 @@ class AlertsConfig(ConfigModel):
     """P95 request latency (ms) above which `P95LatencyWarning` fires; also the red line on dashboards."""
     p95_warning_for: PromDuration = "10m"
     """How long the P95 must stay above `p95WarningMs` before warning."""
+    p50_warning_ms: float = Field(default=1500, gt=0)
+    """Median request latency (ms) above which `P50LatencyWarning` fires (monitoring guide: "P50 <
+    1000ms (Alert: >1500ms)"). The guide gives no duration or channel: it warns in chat after
+    `p50WarningFor`, like the P95 warning."""
+    p50_warning_for: PromDuration = "10m"
+    """How long the median must stay above `p50WarningMs`."""
+    mean_latency_warning_ms: float = Field(default=1600, gt=0)
+    """Mean request latency (ms) above which `MeanLatencyWarning` fires (monitoring guide: "Mean <
+    1100ms (Alert: >1600ms)"); warns in chat like the P50."""
+    mean_latency_warning_for: PromDuration = "10m"
+    """How long the mean must stay above `meanLatencyWarningMs`."""
 
     error_rate_critical: Ratio = 0.05
     """Share of 5xx responses above which `ErrorRateCritical` fires and pages (0.05 = 5 %)."""
@@ -63,6 +110,15 @@ class AlertsConfig(ConfigModel):
     """Share of 5xx responses above which `ErrorRateWarning` fires (0.02 = 2 %)."""
     error_rate_warning_for: PromDuration = "5m"
     """How long the 5xx share must stay above `errorRateWarning`."""
+    error_rate_min_request_rate: float = Field(default=0.1, gt=0)
+    """Requests per second a track must serve before its 5xx share can alert: at night a single 5xx
+    among a handful of requests is a large share and must not page. At 0.1 req/s one 5xx in the
+    5-minute window is 3.3 %, below `errorRateCritical`."""
+    excluded_routes: list[RoutePath] = Field(default_factory=lambda: list(DEFAULT_EXCLUDED_ROUTES))
+    """Values of the `route` label left out of request rate, 5xx share and latency: probe and scrape
+    paths, which are not users' requests (a failing readiness probe would otherwise count as user
+    errors, and fast probes would pull latency down). Add a service's own `healthPath`, `readyPath`
+    or `metricsPath` when it differs."""
 
     quality_critical: Ratio = 0.75
     """Average quality score below which `QualityScoreCritical` fires (Slack and email, no page)."""
@@ -81,15 +137,35 @@ class AlertsConfig(ConfigModel):
     token_baseline_per_request: float = Field(default=67, gt=0)
     """Expected LLM tokens (input + output) per request; the dashboards' green line."""
     token_increase_factor: float = Field(default=1.15, gt=1)
-    """`TokenUsageHigh` fires when tokens per request exceed baseline x this factor (1.15 = +15 %)."""
+    """`TokenUsageHigh` fires when tokens per request exceed baseline x this factor (1.15 = +15 %).
+    The two source guides disagree: the deployment guide alerts at "baseline * 1.15" for 15m, the
+    monitoring guide at "daily_tokens > 110% of baseline for 1 hour". perfstack follows the
+    deployment guide: its measure is tokens per request, which is what the app's metrics give and
+    what the optimisations change, whereas a daily total rises with traffic alone; its 15 % also
+    matches the monitoring guide's own "Alert on >15% increase week-over-week", and the deployment
+    guide's `TOKEN_USAGE_ALERT_THRESHOLD=115`."""
     token_usage_for: PromDuration = "15m"
-    """How long tokens per request must stay above the limit."""
+    """How long tokens per request must stay above the limit (deployment guide: 15m; see
+    `tokenIncreaseFactor`)."""
 
     app_down_for: PromDuration = "1m"
     """How long an app target may fail its scrapes before `ApplicationDown` pages."""
+    track_down_for: PromDuration = "5m"
+    """How long a track that runs (stable, or a canary with replicas) may have no instance whose
+    scrape succeeds before `NoStableInstanceUp` (pages) or `NoCanaryInstanceUp` (chat) fires: longer
+    than a normal start, so a rollout does not alert."""
 
     redis_down_for: PromDuration = "1m"
-    """How long redis_exporter may report Redis down before `RedisDown` pages."""
+    """How long a Redis data node may be unreachable for redis_exporter before `RedisDown` pages."""
+    redis_sentinel_down_for: PromDuration = "5m"
+    """How long a Sentinel may be unreachable before `RedisSentinelDown` warns (the others still
+    reach a quorum)."""
+    redis_master_for: PromDuration = "1m"
+    """How long Redis may have no master (`RedisNoMaster`) or more than one (`RedisMultipleMasters`)
+    before paging; a Sentinel failover ends well within it."""
+    redis_failover_window: PromDuration = "15m"
+    """How long `RedisFailover` keeps firing after Sentinel promoted a replica (it compares the
+    masters' configuration epoch with its lowest value over this window)."""
     redis_memory_ratio: Ratio = 0.80
     """Share of maxmemory above which `RedisMemoryHigh` warns (evictions are near)."""
     redis_memory_for: PromDuration = "15m"
@@ -106,6 +182,11 @@ class AlertsConfig(ConfigModel):
     handful of requests cannot trigger (or hide) a rollback signal."""
     canary_for: PromDuration = "5m"
     """How long the canary must stay worse than stable before the rollback signal fires."""
+
+    monitoring_for: PromDuration = "5m"
+    """How long a fault of the monitoring itself must last before it alerts: an infrastructure scrape
+    target down (`TargetDown`), failing rule evaluations, failing notifications, Prometheus without
+    a reachable Alertmanager, an Alertmanager cluster short of members."""
 
     dashboard_p95_target_ms: float = Field(default=1500, gt=0)
     """P95 latency target (ms): dashboards turn yellow above it and red above `p95WarningMs`."""
@@ -136,6 +217,32 @@ class AlertsConfig(ConfigModel):
         """Tokens per request above which `TokenUsageHigh` fires (baseline x factor)."""
         return self.token_baseline_per_request * self.token_increase_factor
 
+    @property
+    def runbook_base(self) -> str:
+        """The URL the runbook pages are found under (see `runbookBaseUrl`)."""
+        return self.runbook_base_url or f"{self.repository_url}/blob/main/{RUNBOOKS_PATH}"
+
+
+@dataclass(frozen=True)
+class MonitoredDeployment:
+    """What the rules must know of this deployment besides thresholds (from the stack wiring).
+
+    Never a traffic weight: a weight change must touch only the router, and a
+    changed rule file would roll Prometheus.
+    """
+
+    tracks: tuple[tuple[str, str], ...] = ()
+    """(service, track) of every track that runs containers: stable, and a canary with replicas."""
+    alertmanager_replicas: int = 1
+    """Configured Alertmanager cluster members."""
+
+    def __post_init__(self) -> None:
+        for service, track in self.tracks:
+            if track not in ("stable", "canary") or not _SERVICE.fullmatch(service):
+                raise ValueError(f"({service!r}, {track!r}) is not a (service, stable|canary) track")
+        if self.alertmanager_replicas < 1:
+            raise ValueError("alertmanager_replicas must be at least 1")
+
 
 @dataclass(frozen=True)
 class AlertSpec:
@@ -147,9 +254,9 @@ class AlertSpec:
     """What the alert is about; critical inhibits warning within a family."""
     severity: Severity
     notify: tuple[Channel, ...]
-    """Channels, in the fixed order slack, email, pagerduty."""
+    """Channels, in the fixed order slack, email, pagerduty; empty only for the Watchdog."""
     for_: str
-    """Prometheus duration the condition must hold before the alert fires."""
+    """Prometheus duration the condition must hold before the alert fires ('0s': at once)."""
     expr: str
     """PromQL; uses the recording rules of components/prometheus/rules.py."""
     summary: str
@@ -161,11 +268,10 @@ class AlertSpec:
     @property
     def labels(self) -> dict[str, str]:
         """Static labels the rule adds to every alert it produces."""
-        return {
-            "severity": str(self.severity),
-            FAMILY_LABEL: self.family,
-            NOTIFY_LABEL: ",".join(str(c) for c in self.notify),
-        }
+        labels = {"severity": str(self.severity), FAMILY_LABEL: self.family}
+        if self.notify:
+            labels[NOTIFY_LABEL] = ",".join(str(c) for c in self.notify)
+        return labels
 
     @property
     def annotations(self) -> dict[str, str]:
@@ -177,13 +283,47 @@ def _pct(ratio: float) -> str:
     return f"{ratio * 100:.12g}%"
 
 
+def runbook_page(alert_name: str) -> str:
+    """File name of an alert's runbook page: P95LatencyCritical -> p95-latency-critical.md."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", alert_name).lower() + ".md"
+
+
 def _runbook(cfg: AlertsConfig, alert_name: str) -> str:
-    # P95LatencyCritical -> <base>/p95-latency-critical
-    return f"{cfg.runbook_base_url}/" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", alert_name).lower()
+    return f"{cfg.runbook_base}/{runbook_page(alert_name)}"
 
 
-def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
-    """Every alert perfstack defines, with thresholds from `cfg`, in a stable order."""
+def user_requests(metric: str, cfg: AlertsConfig, matchers: str = "") -> str:
+    """A selector of `metric` without the excluded (probe and scrape) routes.
+
+    e.g. `http_requests_total{code=~"5..",route!~"/health|/metrics|/ready"}`.
+    """
+    selectors = [m for m in (matchers, _excluded_routes_matcher(cfg)) if m]
+    return f"{metric}{{{','.join(selectors)}}}" if selectors else metric
+
+
+def _excluded_routes_matcher(cfg: AlertsConfig) -> str:
+    if not cfg.excluded_routes:
+        return ""
+    # RE2 inside a PromQL string: escape regex metacharacters, then the string's own backslashes.
+    alternatives = "|".join(re.escape(route) for route in sorted(set(cfg.excluded_routes)))
+    return 'route!~"' + alternatives.replace("\\", "\\\\") + '"'
+
+
+def _expected_tracks(tracks: list[tuple[str, str]]) -> str:
+    # One always-present sample per expected track, labelled like its `up` series;
+    # `or` keeps them all because their label sets differ.
+    one = 'label_replace(label_replace(vector(1), "service", "{}", "", ""), "track", "{}", "", "")'
+    return "\n  or\n  ".join(one.format(service, track) for service, track in tracks)
+
+
+def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None) -> list[AlertSpec]:
+    """Every alert perfstack defines, with thresholds from `cfg`, in a stable order.
+
+    `deployment` adds the alerts that depend on what runs: a track alert per
+    kind of track that runs (none without such tracks), and the Alertmanager
+    cluster size.
+    """
+    deployment = deployment or MonitoredDeployment()
     svc = "{{ $labels.service }}"
     instance = "{{ $labels.instance }}"
     where = f"{svc} ({{{{ $labels.track }}}})"
@@ -197,9 +337,17 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
         f'and on (service) ({REQUEST_RATE}{{track="stable"}} >= {min_rate})'
     )
     rollback = "Roll back with services.{{ $labels.service }}.canary.weight: 0."
+    data_node = f'{REDIS_KIND_LABEL}="{REDIS_DATA_NODE}"'
+    sentinel = f'{REDIS_KIND_LABEL}="{REDIS_SENTINEL}"'
 
     def latency(
-        name: str, severity: Severity, notify: tuple[Channel, ...], ms: float, for_: str
+        name: str,
+        severity: Severity,
+        notify: tuple[Channel, ...],
+        ms: float,
+        for_: str,
+        record: str = P95_LATENCY,
+        what: str = "P95",
     ) -> AlertSpec:
         return AlertSpec(
             name=name,
@@ -207,9 +355,9 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
             severity=severity,
             notify=notify,
             for_=for_,
-            expr=f"{P95_LATENCY} > {num(ms / 1000)}",
-            summary=f"P95 latency of {where} is above {num(ms)}ms",
-            description=f"P95 latency of {where} has been {seconds} for more than {for_} "
+            expr=f"{record} > {num(ms / 1000)}",
+            summary=f"{what} latency of {where} is above {num(ms)}ms",
+            description=f"{what} latency of {where} has been {seconds} for more than {for_} "
             f"({severity} above {num(ms)}ms).",
             runbook_url=_runbook(cfg, name),
         )
@@ -217,16 +365,18 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
     def errors(
         name: str, severity: Severity, notify: tuple[Channel, ...], ratio: float, for_: str
     ) -> AlertSpec:
+        min_errors_rate = num(cfg.error_rate_min_request_rate)
         return AlertSpec(
             name=name,
             family="errors",
             severity=severity,
             notify=notify,
             for_=for_,
-            expr=f"{ERROR_RATIO} > {num(ratio)}",
+            # The traffic guard: a few requests at night make a large share of one 5xx.
+            expr=f"{ERROR_RATIO} > {num(ratio)}\nand on (service, track) {REQUEST_RATE} >= {min_errors_rate}",
             summary=f"5xx error rate of {where} is above {_pct(ratio)}",
             description=f"{percent} of requests to {where} have failed with 5xx for more than {for_} "
-            f"({severity} above {_pct(ratio)}).",
+            f"({severity} above {_pct(ratio)}, counted from {min_errors_rate} requests per second).",
             runbook_url=_runbook(cfg, name),
         )
 
@@ -246,9 +396,73 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
             runbook_url=_runbook(cfg, name),
         )
 
+    def track_down(name: str, track: str, notify: tuple[Channel, ...], what_to_do: str) -> list[AlertSpec]:
+        tracks = [(s, t) for s, t in deployment.tracks if t == track]
+        if not tracks:
+            return []
+        return [
+            AlertSpec(
+                name=name,
+                family="availability",
+                severity=Severity.CRITICAL,
+                notify=notify,
+                for_=cfg.track_down_for,
+                # The expected tracks come from what runs, never from the traffic weights:
+                # a weight change must not change this file (it would roll Prometheus).
+                expr=f"(\n  {_expected_tracks(tracks)}\n)\nunless on (service, track) ({APP_UP} == 1)",
+                summary=f"No instance of {where} is up",
+                description=f"{where} runs but Prometheus has scraped none of its instances for more "
+                f"than {cfg.track_down_for}: its pods are not running (Pending pods are not scraped) or "
+                "every scrape fails, while the traffic split may still send it users. This alert "
+                "knows which tracks run, not their weights. " + what_to_do,
+                runbook_url=_runbook(cfg, name),
+            )
+        ]
+
+    def monitoring(
+        name: str,
+        family: str,
+        severity: Severity,
+        notify: tuple[Channel, ...],
+        expr: str,
+        summary: str,
+        description: str,
+    ) -> AlertSpec:
+        return AlertSpec(
+            name=name,
+            family=family,
+            severity=severity,
+            notify=notify,
+            for_=cfg.monitoring_for,
+            expr=expr,
+            summary=summary,
+            description=description,
+            runbook_url=_runbook(cfg, name),
+        )
+
+    epoch_window = cfg.redis_failover_window
+    members = deployment.alertmanager_replicas
     return [
         latency("P95LatencyCritical", Severity.CRITICAL, PAGE, cfg.p95_critical_ms, cfg.p95_critical_for),
         latency("P95LatencyWarning", Severity.WARNING, CHAT, cfg.p95_warning_ms, cfg.p95_warning_for),
+        latency(
+            "P50LatencyWarning",
+            Severity.WARNING,
+            CHAT,
+            cfg.p50_warning_ms,
+            cfg.p50_warning_for,
+            P50_LATENCY,
+            "P50",
+        ),
+        latency(
+            "MeanLatencyWarning",
+            Severity.WARNING,
+            CHAT,
+            cfg.mean_latency_warning_ms,
+            cfg.mean_latency_warning_for,
+            MEAN_LATENCY,
+            "Mean",
+        ),
         errors(
             "ErrorRateCritical", Severity.CRITICAL, PAGE, cfg.error_rate_critical, cfg.error_rate_critical_for
         ),
@@ -299,17 +513,82 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
             f"for more than {cfg.app_down_for}.",
             runbook_url=_runbook(cfg, "ApplicationDown"),
         ),
+        *track_down(
+            "NoStableInstanceUp",
+            "stable",
+            PAGE,
+            "Every user of the service is affected.",
+        ),
+        *track_down(
+            "NoCanaryInstanceUp",
+            "canary",
+            CHAT,
+            f"Users sent to the canary get errors unless its weight is 0: {rollback}",
+        ),
         AlertSpec(
             name="RedisDown",
             family="redis",
             severity=Severity.CRITICAL,
             notify=PAGE,
             for_=cfg.redis_down_for,
-            expr="redis_up == 0",
-            summary="Redis {{ $labels.service }} is down",
-            description="redis_exporter {{ $labels.instance }} has not reached Redis {{ $labels.service }} "
+            expr=f"redis_up{{{data_node}}} == 0",
+            summary=f"Redis node {instance} is down",
+            description=f"redis_exporter has not reached the Redis data node {instance} of {svc} "
             f"for more than {cfg.redis_down_for}.",
             runbook_url=_runbook(cfg, "RedisDown"),
+        ),
+        AlertSpec(
+            name="RedisSentinelDown",
+            family="redis-sentinel",
+            severity=Severity.WARNING,
+            notify=CHAT,
+            for_=cfg.redis_sentinel_down_for,
+            expr=f"redis_up{{{sentinel}}} == 0",
+            summary=f"Redis Sentinel {instance} is down",
+            description=f"redis_exporter has not reached the Sentinel {instance} of {svc} for more than "
+            f"{cfg.redis_sentinel_down_for}; the other Sentinels can still fail over while a quorum is up.",
+            runbook_url=_runbook(cfg, "RedisSentinelDown"),
+        ),
+        AlertSpec(
+            name="RedisNoMaster",
+            family="redis-master",
+            severity=Severity.CRITICAL,
+            notify=PAGE,
+            for_=cfg.redis_master_for,
+            # Data nodes that answer, minus those services that have a master among them.
+            expr=f"count by (service) (redis_up{{{data_node}}})\n"
+            f'unless on (service) count by (service) (redis_instance_info{{{data_node},role="master"}})',
+            summary=f"Redis {svc} has no master",
+            description=f"None of the {{{{ $value }}}} data nodes of Redis {svc} has been master for more "
+            f"than {cfg.redis_master_for}: every write fails.",
+            runbook_url=_runbook(cfg, "RedisNoMaster"),
+        ),
+        AlertSpec(
+            name="RedisMultipleMasters",
+            family="redis-master",
+            severity=Severity.CRITICAL,
+            notify=PAGE,
+            for_=cfg.redis_master_for,
+            expr=f'count by (service) (redis_instance_info{{{data_node},role="master"}}) > 1',
+            summary=f"Redis {svc} has more than one master",
+            description=f"{{{{ $value }}}} data nodes of Redis {svc} have been master for more than "
+            f"{cfg.redis_master_for} (split brain): writes to all but one of them will be lost.",
+            runbook_url=_runbook(cfg, "RedisMultipleMasters"),
+        ),
+        AlertSpec(
+            name="RedisFailover",
+            family="redis-failover",
+            severity=Severity.WARNING,
+            notify=CHAT,
+            for_="0s",
+            # Every failover raises the master's configuration epoch by one; the recorded
+            # maximum over all Sentinels survives the master's address changing.
+            expr=f"{REDIS_CONFIG_EPOCH}\n  > min_over_time({REDIS_CONFIG_EPOCH}[{epoch_window}])",
+            summary=f"Redis {svc} failed over to a new master",
+            description=f"Sentinel promoted a replica of {{{{ $labels.master_name }}}} to master within the "
+            f"last {epoch_window} (configuration epoch now {{{{ $value }}}}); find out why the old master "
+            "failed.",
+            runbook_url=_runbook(cfg, "RedisFailover"),
         ),
         AlertSpec(
             name="RedisMemoryHigh",
@@ -318,7 +597,8 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
             notify=CHAT,
             for_=cfg.redis_memory_for,
             # `> 0` drops instances without maxmemory (0 = unlimited) instead of dividing by zero.
-            expr=f"redis_memory_used_bytes / (redis_memory_max_bytes > 0) > {num(cfg.redis_memory_ratio)}",
+            expr=f"redis_memory_used_bytes{{{data_node}}} / (redis_memory_max_bytes{{{data_node}}} > 0) "
+            f"> {num(cfg.redis_memory_ratio)}",
             summary=f"Redis {svc} uses more than {_pct(cfg.redis_memory_ratio)} of maxmemory",
             description=f"Redis {svc} at {instance} has used {percent} of "
             f"maxmemory for more than {cfg.redis_memory_for} (warning above {_pct(cfg.redis_memory_ratio)}); "
@@ -356,5 +636,77 @@ def alert_catalog(cfg: AlertsConfig) -> list[AlertSpec]:
             description=f"The canary of {svc} has had a P95 of {seconds} for more than "
             f"{cfg.canary_for}, over {_pct(cfg.canary_latency_margin)} above stable. {rollback}",
             runbook_url=_runbook(cfg, "CanaryLatencyAboveStable"),
+        ),
+        AlertSpec(
+            name=WATCHDOG_ALERT,
+            family="watchdog",
+            severity=Severity.NONE,
+            notify=(),
+            for_="0s",
+            expr="vector(1)",
+            summary="Alerting works: this alert always fires",
+            description="Always firing while Prometheus evaluates its rules and reaches Alertmanager. "
+            "Alertmanager sends it to the dead man's switch (notifications.deadMansSwitch), which "
+            "raises an incident when it stops arriving.",
+            runbook_url=_runbook(cfg, WATCHDOG_ALERT),
+        ),
+        monitoring(
+            "TargetDown",
+            "targets",
+            Severity.WARNING,
+            CHAT,
+            f"{INFRA_UP} == 0",
+            f"Prometheus cannot scrape {svc} at {instance}",
+            f"The {{{{ $labels.job }}}} target {instance} ({svc}) has failed every scrape for more than "
+            f"{cfg.monitoring_for}: its metrics and the alerts that read them are blind.",
+        ),
+        monitoring(
+            "PrometheusRuleEvaluationFailures",
+            "rules",
+            Severity.CRITICAL,
+            INFORM,
+            "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
+            "Prometheus fails to evaluate rules of {{ $labels.rule_group }}",
+            f'{{{{ $value | printf "%.0f" }}}} evaluations of the rule group {{{{ $labels.rule_group }}}} '
+            f"failed on {instance} in the last 5 minutes, for more than {cfg.monitoring_for}: the alerts of "
+            "that group cannot fire.",
+        ),
+        monitoring(
+            "PrometheusNotConnectedToAlertmanagers",
+            "alert-delivery",
+            Severity.CRITICAL,
+            INFORM,
+            # Nothing reached any Alertmanager although something was sent: the Watchdog
+            # always fires, so a connected Prometheus always succeeds now and then.
+            "(\n"
+            "  sum without (alertmanager) (rate(prometheus_notifications_sent_total[5m])) == 0\n"
+            "  and\n"
+            "  sum without (alertmanager) (rate(prometheus_notifications_errors_total[5m])) > 0\n"
+            ")\nor\nprometheus_notifications_alertmanagers_discovered < 1",
+            f"Prometheus {instance} reaches no Alertmanager",
+            f"Prometheus {instance} has not delivered an alert to any Alertmanager for more than "
+            f"{cfg.monitoring_for}: its alerts reach no one.",
+        ),
+        monitoring(
+            "AlertmanagerNotificationsFailing",
+            "notifications",
+            Severity.CRITICAL,
+            INFORM,
+            "sum by (service, integration) (rate(alertmanager_notifications_failed_total[5m])) > 0",
+            "Alertmanager fails to send {{ $labels.integration }} notifications",
+            f'Alertmanager has failed {{{{ $value | printf "%.3f" }}}} {{{{ $labels.integration }}}} '
+            f"notifications per second for more than {cfg.monitoring_for}: alerts for that channel "
+            "reach no one.",
+        ),
+        monitoring(
+            "AlertmanagerClusterMembersMissing",
+            "alertmanager-cluster",
+            Severity.WARNING,
+            CHAT,
+            f"alertmanager_cluster_members < {members}",
+            f"Alertmanager {instance} sees fewer than {members} cluster members",
+            f"Alertmanager {instance} has seen {{{{ $value }}}} of the {members} configured cluster members "
+            f"for more than {cfg.monitoring_for}: a member is down or cannot gossip, and notifications may "
+            "be sent twice.",
         ),
     ]

@@ -1,13 +1,13 @@
 """Prometheus: scrapes every target on its own and evaluates the alert rules."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
 from components.platform.base import Platform
 from components.platform.images import IMAGES
-from components.platform.spec import ConfigFile, DataVolume, Port, Workload, http_health
-from components.prometheus.alerts import AlertsConfig
+from components.platform.spec import ConfigFile, DataVolume, Metrics, Port, Workload, http_health
+from components.prometheus.alerts import AlertsConfig, MonitoredDeployment
 from components.prometheus.config import (
     CONFIG_PATH,
     DATA_DIR,
@@ -30,6 +30,10 @@ class PrometheusArgs:
     alerts: AlertsConfig
     scrape: PrometheusSettings
     platform: Platform
+    external_url: str
+    """Where people open Prometheus (`--web.external-url`): alerts link to their source with it."""
+    deployment: MonitoredDeployment = field(default_factory=MonitoredDeployment)
+    """What runs, for the alerts that depend on it (tracks, Alertmanager members); never weights."""
     publish_port: int | None = None
 
 
@@ -54,14 +58,26 @@ class Prometheus(pulumi.ComponentResource):
                     f"--storage.tsdb.path={DATA_DIR}",
                     f"--storage.tsdb.retention.time={config.retention}",
                     "--web.enable-lifecycle",
+                    f"--web.external-url={args.external_url}",
+                    # Serve at / whatever path the external URL has: probes and Grafana keep working.
+                    "--web.route-prefix=/",
+                    # Grafana's Prometheus datasource links exemplars' trace_id to Jaeger; without
+                    # exemplar storage Prometheus drops the exemplars it scrapes.
+                    "--enable-feature=exemplar-storage",
                 ),
                 files=(
                     ConfigFile(CONFIG_PATH, render_prometheus_config(args.scrape)),
-                    ConfigFile(f"{RULES_DIR}/{RULES_FILE_NAME}", render_rules(args.alerts)),
+                    ConfigFile(f"{RULES_DIR}/{RULES_FILE_NAME}", render_rules(args.alerts, args.deployment)),
                 ),
                 ports=(Port("http", PORT, publish=args.publish_port),),
                 volumes=(DataVolume("data", DATA_DIR, config.storage_size),),
+                # Ready once the TSDB is loaded (a WAL replay can take minutes); healthy as soon as
+                # the process serves, so liveness does not kill a long replay.
                 health=http_health("/-/ready", PORT),
+                liveness=http_health("/-/healthy", PORT),
+                # On Kubernetes every replica discovers and scrapes every replica, so that one can
+                # alert on another (rule failures, no Alertmanager reachable, a replica down).
+                metrics=Metrics(PORT),
                 resources=config.resources,
                 replicas=config.replicas,
                 discovers_pods=True,

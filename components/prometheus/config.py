@@ -9,12 +9,20 @@ target labels: ``service`` (the app service, e.g. ``api``) and ``track``
 absence of ``track`` is how rules tell app targets from the rest
 (``up{track!=""}``).
 
+Redis (both platforms, static): every data node and every Sentinel is its own
+target, scraped through redis_exporter's multi-target endpoint
+(``http://<exporter>/scrape?target=redis://host:port``; the exporter runs
+with an empty ``--redis.addr``), so a series always comes from the node its
+``instance`` names, never from whichever node a Service picked. Targets get
+``service`` and ``redis_kind`` (``data`` or ``sentinel``); the exporter adds
+the master/replica role as ``redis_instance_info{role}``.
+
 Docker (static targets, container name as host):
     ``DockerTargets.apps`` lists one ``AppTarget(service, track, "host:port")``
     per app container; the labels are attached here. Infrastructure targets
-    default to ``redis-exporter:9121``, ``jaeger:8888`` (Jaeger v2's own
-    metrics), the alertmanagers given, and Prometheus itself on
-    ``localhost:9090``.
+    default to ``redis-exporter:9121`` (the exporter's own metrics),
+    ``jaeger:8888`` (Jaeger v2's own metrics), ``grafana:3000``, the
+    alertmanagers given, and Prometheus itself on ``localhost:9090``.
 
 Kubernetes (``kubernetes_sd_configs``, role ``pod``, one namespace; every pod
 is its own target, no Service in between). A pod is scraped only if it has:
@@ -27,11 +35,12 @@ is its own target, no Service in between). A pod is scraped only if it has:
       app.kubernetes.io/name: api      # becomes `service`
       perfstack.dev/track: stable      # app pods only: stable | canary -> `track`
 
-Ports to annotate: app (its own port), redis_exporter 9121 (label
-``app.kubernetes.io/name: redis`` so Redis alerts name the service ``redis``),
-Jaeger 8888, Alertmanager 9093. Do not annotate Prometheus pods: each replica
-scrapes itself on localhost:9090. Prometheus' ServiceAccount needs get/list/
-watch on pods in the namespace. Pods also get ``namespace`` and ``pod`` labels.
+Ports to annotate: app (its own port), redis_exporter 9121, Jaeger 8888,
+Alertmanager 9093, Grafana 3000, Prometheus 9090: every Prometheus replica
+scrapes every replica, so one can alert when another fails (a replica alone
+cannot report that it reaches no Alertmanager). Prometheus' ServiceAccount
+needs get/list/watch on pods in the namespace. Pods also get ``namespace`` and
+``pod`` labels.
 """
 
 import re
@@ -42,6 +51,7 @@ from typing import Any, Literal
 import yaml
 
 from components.platform.settings import duration_seconds
+from components.platform.telemetry import REDIS_DATA_NODE, REDIS_KIND_LABEL, REDIS_SENTINEL
 from components.prometheus.rules import RULES_FILE_NAME
 
 CONFIG_PATH = "/etc/prometheus/prometheus.yml"
@@ -56,6 +66,9 @@ PORT = 9090
 REDIS_EXPORTER_PORT = 9121
 JAEGER_METRICS_PORT = 8888
 ALERTMANAGER_PORT = 9093
+GRAFANA_PORT = 3000
+REDIS_SCRAPE_PATH = "/scrape"
+"""redis_exporter's multi-target endpoint: `?target=redis://host:port` names the node to scrape."""
 
 SCRAPE_ANNOTATION = "prometheus.io/scrape"
 PORT_ANNOTATION = "prometheus.io/port"
@@ -104,18 +117,42 @@ class AppTarget:
 
 
 @dataclass(frozen=True)
+class RedisTargets:
+    """Redis processes scraped one by one through redis_exporter's multi-target endpoint."""
+
+    exporter: str
+    """host:port of redis_exporter (started with an empty `--redis.addr`)."""
+    data_nodes: tuple[str, ...]
+    """host:port of every data node (master or replica): one per pod, never a Service."""
+    sentinels: tuple[str, ...] = ()
+    """host:port of every Sentinel (sentinel mode)."""
+    service: str = "redis"
+    """The `service` label of every Redis series."""
+
+    def __post_init__(self) -> None:
+        for address in (self.exporter, *self.data_nodes, *self.sentinels):
+            _check_address(address)
+        if not self.data_nodes:
+            raise ValueError("at least one Redis data node is required")
+        if not _LABEL_VALUE.match(self.service):
+            raise ValueError(f"service {self.service!r} must be lowercase letters, digits and '-'")
+
+
+@dataclass(frozen=True)
 class DockerTargets:
     """Static targets by container name (platform docker)."""
 
     apps: tuple[AppTarget, ...]
     """Every app container of every track that exists (a listed but absent one raises ApplicationDown)."""
     redis_exporters: tuple[str, ...] = (f"redis-exporter:{REDIS_EXPORTER_PORT}",)
-    """redis_exporter host:port targets."""
+    """redis_exporter host:port targets, for the exporter's own metrics (Redis comes from `redis`)."""
     jaeger: tuple[str, ...] = (f"jaeger:{JAEGER_METRICS_PORT}",)
     """Jaeger v2 internal-metrics host:port targets."""
+    grafana: tuple[str, ...] = (f"grafana:{GRAFANA_PORT}",)
+    """Grafana host:port targets (Grafana serves /metrics on its HTTP port)."""
 
     def __post_init__(self) -> None:
-        for address in (*self.redis_exporters, *self.jaeger):
+        for address in (*self.redis_exporters, *self.jaeger, *self.grafana):
             _check_address(address)
         seen = [(a.service, a.track, a.address) for a in self.apps]
         if len(set(seen)) != len(seen):
@@ -143,6 +180,8 @@ class PrometheusSettings:
     alertmanagers: tuple[str, ...]
     """host:port of every Alertmanager replica; list them all (the cluster deduplicates, a load
     balancer would not)."""
+    redis: RedisTargets | None = None
+    """The Redis nodes to scrape through redis_exporter; None scrapes no Redis."""
     rule_files: tuple[str, ...] = (f"{RULES_DIR}/{RULES_FILE_NAME}",)
     """Rule files to load; relative paths are relative to prometheus.yml."""
     scrape_interval: str = "15s"
@@ -181,12 +220,37 @@ def _docker_jobs(targets: DockerTargets, alertmanagers: tuple[str, ...]) -> list
     }
     jobs = [apps]
     if targets.redis_exporters:
-        jobs.append(_static_job("redis", targets.redis_exporters, "redis"))
+        jobs.append(_static_job("redis-exporter", targets.redis_exporters, "redis-exporter"))
     if targets.jaeger:
         jobs.append(_static_job("jaeger", targets.jaeger, "jaeger"))
     if alertmanagers:
         jobs.append(_static_job("alertmanager", alertmanagers, "alertmanager"))
+    if targets.grafana:
+        jobs.append(_static_job("grafana", targets.grafana, "grafana"))
     return jobs
+
+
+def _redis_job(redis: RedisTargets) -> dict[str, Any]:
+    groups = [(REDIS_DATA_NODE, redis.data_nodes), (REDIS_SENTINEL, redis.sentinels)]
+    return {
+        "job_name": "redis",
+        "metrics_path": REDIS_SCRAPE_PATH,
+        "static_configs": [
+            {
+                # The exporter looks up each node's password by this exact URL.
+                "targets": [f"redis://{address}" for address in addresses],
+                "labels": {"service": redis.service, REDIS_KIND_LABEL: kind},
+            }
+            for kind, addresses in groups
+            if addresses
+        ],
+        "relabel_configs": [
+            # The node goes in the query string, the request to the exporter.
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__address__"], "regex": "redis://(.+)", "target_label": "instance"},
+            {"target_label": "__address__", "replacement": redis.exporter},
+        ],
+    }
 
 
 def _kubernetes_jobs(pods: KubernetesPods) -> list[dict[str, Any]]:
@@ -236,20 +300,25 @@ def prometheus_config(settings: PrometheusSettings) -> dict[str, Any]:
     if settings.external_labels:
         global_["external_labels"] = dict(settings.external_labels)
     if isinstance(settings.targets, DockerTargets):
-        jobs = _docker_jobs(settings.targets, settings.alertmanagers)
+        # One Prometheus on one host scrapes itself; on Kubernetes pod discovery finds every replica.
+        own = _static_job("prometheus", (f"localhost:{PORT}",), "prometheus")
+        jobs = [*_docker_jobs(settings.targets, settings.alertmanagers), own]
     else:
         jobs = _kubernetes_jobs(settings.targets)
-    own = _static_job("prometheus", (f"localhost:{PORT}",), "prometheus")
+    if settings.redis is not None:
+        jobs.append(_redis_job(settings.redis))
     config: dict[str, Any] = {"global": global_, "rule_files": list(settings.rule_files)}
     if settings.alertmanagers:
         config["alerting"] = {
             "alertmanagers": [{"static_configs": [{"targets": list(settings.alertmanagers)}]}]
         }
-    config["scrape_configs"] = [*jobs, own]
+    config["scrape_configs"] = jobs
     return config
 
 
 def render_prometheus_config(settings: PrometheusSettings) -> str:
     """prometheus.yml text for the platform `settings.targets` describes."""
     header = "# Generated by perfstack (components/prometheus/config.py).\n"
-    return header + yaml.safe_dump(prometheus_config(settings), sort_keys=False, width=4096)
+    return header + yaml.dump(
+        prometheus_config(settings), Dumper=yaml.CSafeDumper, sort_keys=False, width=4096
+    )

@@ -3,7 +3,11 @@
 Recording rules follow `level:metric:operations`. Every app series carries
 `service` and `track` (added by scraping, see components/prometheus/config.py),
 so the app rules aggregate `by (service, track)`: alerts are per service and
-track, and canary/stable comparisons join on `service`.
+track, and canary/stable comparisons join on `service`. Request rate, 5xx
+share and latency count users' requests only: the routes of
+`alerts.excludedRoutes` (probes, the metrics endpoint) are left out.
+Every `rate()` spans `alerts.rateWindow` (5m by default); the rule names keep
+saying `5m` whatever it is, so that no dashboard or alert changes with it.
 """
 
 from typing import Any
@@ -13,14 +17,16 @@ import yaml
 from components.platform.telemetry import (
     CACHE_HIT_RATIO,
     ERROR_RATIO,
+    MEAN_LATENCY,
     P50_LATENCY,
     P95_LATENCY,
     QUALITY,
+    REDIS_CONFIG_EPOCH,
     REQUEST_RATE,
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
 )
-from components.prometheus.alerts import AlertsConfig, alert_catalog
+from components.prometheus.alerts import AlertsConfig, MonitoredDeployment, alert_catalog, user_requests
 
 RULES_FILE_NAME = "perfstack-rules.yml"
 """File name the rule file is deployed under (prometheus.yml refers to it)."""
@@ -31,51 +37,67 @@ ALERTING_GROUP = "perfstack.alerts"
 _BY = "by (service, track)"
 
 
-def _latency_quantile(q: str) -> str:
-    buckets = "rate(http_request_duration_seconds_bucket[5m])"
+def _latency_quantile(q: str, cfg: AlertsConfig) -> str:
+    buckets = f"rate({user_requests('http_request_duration_seconds_bucket', cfg)}[{cfg.rate_window}])"
     return f"histogram_quantile({q}, sum by (service, track, le) ({buckets}))"
 
 
-def _ratio(part: str, whole: str) -> str:
+def _ratio(part: str, whole: str, window: str) -> str:
     # `or ... * 0` makes the ratio 0 instead of absent when no series matches
     # the part yet (no 5xx ever served, no cache hit ever): an absent ratio would
     # silently disable "hit rate low" and the canary-vs-stable comparison.
-    part_rate = f"sum {_BY} (rate({part}[5m]))"
-    whole_rate = f"sum {_BY} (rate({whole}[5m]))"
+    part_rate = f"sum {_BY} (rate({part}[{window}]))"
+    whole_rate = f"sum {_BY} (rate({whole}[{window}]))"
     return f"(\n  {part_rate}\n  or\n  {whole_rate} * 0\n)\n/\n{whole_rate}"
 
 
-RECORDING_RULES: tuple[tuple[str, str], ...] = (
-    (REQUEST_RATE, f"sum {_BY} (rate(http_requests_total[5m]))"),
-    (ERROR_RATIO, _ratio('http_requests_total{code=~"5.."}', "http_requests_total")),
-    (P95_LATENCY, _latency_quantile("0.95")),
-    (P50_LATENCY, _latency_quantile("0.5")),
-    (CACHE_HIT_RATIO, _ratio('cache_requests_total{result="hit"}', "cache_requests_total")),
-    (TOKEN_RATE, f"sum {_BY} (rate(llm_tokens_total[5m]))"),
-    (TOKENS_PER_REQUEST, f"{TOKEN_RATE}\n/\n{REQUEST_RATE}"),
-    (QUALITY, f"avg {_BY} (quality_score)"),
-)
-"""(record name, PromQL) in evaluation order: later rules may read earlier ones."""
+def recording_rules(cfg: AlertsConfig) -> tuple[tuple[str, str], ...]:
+    """(record name, PromQL) in evaluation order: later rules may read earlier ones."""
+    requests = user_requests("http_requests_total", cfg)
+    duration_sum = user_requests("http_request_duration_seconds_sum", cfg)
+    duration_count = user_requests("http_request_duration_seconds_count", cfg)
+    window = cfg.rate_window
+    return (
+        (REQUEST_RATE, f"sum {_BY} (rate({requests}[{window}]))"),
+        (ERROR_RATIO, _ratio(user_requests("http_requests_total", cfg, 'code=~"5.."'), requests, window)),
+        (P95_LATENCY, _latency_quantile("0.95", cfg)),
+        (P50_LATENCY, _latency_quantile("0.5", cfg)),
+        (
+            MEAN_LATENCY,
+            f"sum {_BY} (rate({duration_sum}[{window}]))\n/\nsum {_BY} (rate({duration_count}[{window}]))",
+        ),
+        (CACHE_HIT_RATIO, _ratio('cache_requests_total{result="hit"}', "cache_requests_total", window)),
+        (TOKEN_RATE, f"sum {_BY} (rate(llm_tokens_total[{window}]))"),
+        (TOKENS_PER_REQUEST, f"{TOKEN_RATE}\n/\n{REQUEST_RATE}"),
+        (QUALITY, f"avg {_BY} (quality_score)"),
+        # Each Sentinel reports the epoch; the highest is the cluster's, whichever Sentinel is down.
+        (REDIS_CONFIG_EPOCH, "max by (service, master_name) (redis_sentinel_master_config_epoch)"),
+    )
+
+
+RECORDING_RULES: tuple[tuple[str, str], ...] = recording_rules(AlertsConfig())
+"""The recording rules with the catalog's defaults (their names never depend on the settings)."""
 
 
 class _Literal(str):
     """A string dumped as a YAML literal block, so multi-line PromQL stays readable."""
 
 
-def _literal_representer(dumper: yaml.SafeDumper, data: _Literal) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+def _literal_representer(dumper: yaml.CSafeDumper, data: _Literal) -> yaml.ScalarNode:
+    # str(): libyaml's emitter takes exactly str, not a subclass.
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|" if "\n" in data else None)
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.CSafeDumper):
     pass
 
 
 _Dumper.add_representer(_Literal, _literal_representer)
 
 
-def rule_groups(cfg: AlertsConfig) -> list[dict[str, Any]]:
+def rule_groups(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None) -> list[dict[str, Any]]:
     """The rule groups as data (recording group first, so alerts read fresh values)."""
-    recording = [{"record": name, "expr": _Literal(expr)} for name, expr in RECORDING_RULES]
+    recording = [{"record": name, "expr": _Literal(expr)} for name, expr in recording_rules(cfg)]
     alerting = [
         {
             "alert": spec.name,
@@ -84,17 +106,21 @@ def rule_groups(cfg: AlertsConfig) -> list[dict[str, Any]]:
             "labels": spec.labels,
             "annotations": spec.annotations,
         }
-        for spec in alert_catalog(cfg)
+        for spec in alert_catalog(cfg, deployment)
     ]
     return [{"name": RECORDING_GROUP, "rules": recording}, {"name": ALERTING_GROUP, "rules": alerting}]
 
 
-def render_rules(cfg: AlertsConfig) -> str:
-    """The rule file (YAML) for Prometheus' `rule_files`."""
+def render_rules(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None) -> str:
+    """The rule file (YAML) for Prometheus' `rule_files`; `deployment` as for `alert_catalog`."""
     header = (
         "# Generated by perfstack (components/prometheus/rules.py); edit the alert catalog, not this file.\n"
     )
     body = yaml.dump(
-        {"groups": rule_groups(cfg)}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096
+        {"groups": rule_groups(cfg, deployment)},
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=4096,
     )
     return header + body

@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import Field
 
 from components.platform.images import IMAGES
-from components.platform.settings import ImageTag, MemoryQuantity, PromDuration, WorkloadConfig
+from components.platform.settings import HttpUrl, ImageTag, MemoryQuantity, PromDuration, WorkloadConfig
 
 
 class PrometheusConfig(WorkloadConfig):
@@ -19,3 +19,18 @@ class PrometheusConfig(WorkloadConfig):
     """Size of the TSDB volume."""
     replicas: Annotated[int, Field(ge=1, le=5)] = 1
     """Identical Prometheus servers scraping the same targets (HA on Kubernetes)."""
+    scrape_interval: PromDuration = "15s"
+    """How often Prometheus scrapes every target (`global.scrape_interval`); Grafana's Prometheus
+    datasource gets the same value as its `timeInterval`, so `$__rate_interval` spans enough samples.
+    `alerts.rateWindow` must span at least 4 scrapes."""
+    evaluation_interval: PromDuration = "15s"
+    """How often Prometheus evaluates the recording and alerting rules
+    (`global.evaluation_interval`): an alert fires at most this long after its `for` has passed."""
+    external_url: HttpUrl | None = None
+    """The address people open Prometheus at (`--web.external-url`): alerts link to their source
+    graph with it ("Source" in Alertmanager and in notifications). Unset: on Docker
+    `http://<docker.publishAddress>:<docker.ports.prometheus>`, on Kubernetes the in-cluster
+    Service, `http://prometheus.<namespace>.svc:9090`, which resolves inside the cluster (from a
+    laptop: `kubectl port-forward svc/prometheus 9090` and the same path on 127.0.0.1); set the
+    public address when an ingress publishes it. A path in it is only used for links: Prometheus
+    keeps serving at `/` (`--web.route-prefix=/`), so the proxy in front must strip it."""

@@ -72,6 +72,17 @@ def redis_conf_settings(config: RedisConfig) -> RedisConfSettings:
     )
 
 
+def exporter_passwords(targets: tuple[str, ...], password: str) -> str:
+    """redis_exporter's password file: JSON of `redis://host:port` -> password for every target.
+
+    The exporter looks a target's password up by its URL exactly as Prometheus
+    passes it in `?target=`; a node missing here is scraped without a password
+    and reports `redis_up 0`. Sentinels share the data nodes' password
+    (sentinel-auth.conf's `requirepass`).
+    """
+    return json.dumps({f"redis://{target}": password for target in targets}, indent=1)
+
+
 def _ping(port: int) -> str:
     # REDISCLI_AUTH keeps the password off the command line (and out of `ps`).
     return f'REDISCLI_AUTH="$(cat {PASSWORD_PATH})" redis-cli -p {port} ping | grep -q PONG'
@@ -88,11 +99,18 @@ class Redis(pulumi.ComponentResource):
     server; in sentinel mode ``REDIS_SENTINELS``/``REDIS_MASTER_NAME`` only,
     because the data nodes' Service spans master and replicas and a client
     that does not ask Sentinel would write to a replica (``READONLY``).
+    For Prometheus: ``exporter``, the redis_exporter's host:port, and
+    ``data_nodes`` and ``sentinels``, the host:port of each process, which
+    Prometheus scrapes one by one through the exporter's ``/scrape`` endpoint
+    (a node behind a Service would be a different one at each scrape).
     """
 
     host: pulumi.Output[str]
     port: pulumi.Output[int]
     client_env: dict[str, str]
+    exporter: str
+    data_nodes: tuple[str, ...]
+    sentinels: tuple[str, ...]
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("perfstack:cache:Redis", name, None, opts)
@@ -100,10 +118,16 @@ class Redis(pulumi.ComponentResource):
         self._password = pulumi.Output.secret(args.password)
         if config.mode == "sentinel":
             server = self._sentinel_set(name, args)
+            hosts = args.platform.instance_hosts(name, config.replicas)
+            self.data_nodes = tuple(f"{host}:{config.port}" for host in hosts)
+            sentinel_hosts = args.platform.instance_hosts(f"{name}-sentinel", config.sentinel.sentinels)
+            self.sentinels = tuple(f"{host}:{SENTINEL_PORT}" for host in sentinel_hosts)
         else:
             server = args.platform.deploy(self._data_node(name, config), parent=self)
             self.client_env = {"REDIS_HOST": server.host, "REDIS_PORT": str(config.port)}
-        self._exporter(name, args, f"redis://{server.host}:{config.port}")
+            self.data_nodes = (f"{server.host}:{config.port}",)
+            self.sentinels = ()
+        self.exporter = self._exporter(name, args, (*self.data_nodes, *self.sentinels))
         self.host = pulumi.Output.from_input(server.host)
         self.port = pulumi.Output.from_input(config.port)
         self.register_outputs({"host": self.host, "port": self.port, "clientEnv": self.client_env})
@@ -171,7 +195,7 @@ class Redis(pulumi.ComponentResource):
                 files=(ConfigFile(CONF_PATH, data_conf), bootstrap),
                 env={
                     **common_env,
-                    "MY_HOST": f"$(POD_NAME).{name}",
+                    "MY_HOST": platform.replica_host(name, "$(POD_NAME)"),
                     "MY_PORT": str(config.port),
                     "CONF_PATH": CONF_PATH,
                 },
@@ -189,7 +213,7 @@ class Redis(pulumi.ComponentResource):
                 command=("sh", BOOTSTRAP_PATH, "sentinel"),
                 env={
                     **common_env,
-                    "MY_HOST": f"$(POD_NAME).{sentinel_name}",
+                    "MY_HOST": platform.replica_host(sentinel_name, "$(POD_NAME)"),
                     "MY_PORT": str(SENTINEL_PORT),
                     "CONF_PATH": SENTINEL_CONF_PATH,
                     "SENTINEL_CONF": f"{SENTINEL_WORK_DIR}/sentinel.conf",
@@ -215,6 +239,8 @@ class Redis(pulumi.ComponentResource):
                 # Sentinel rewrites its config at runtime: a private, writable copy per pod.
                 writable_dirs=(SENTINEL_WORK_DIR,),
                 stable_identity=True,
+                # A Sentinel waits for no other to be ready: all start at once and find each other.
+                parallel_start=True,
                 health=HealthCheck(command=("sh", "-c", _ping(SENTINEL_PORT))),
                 resources=SENTINEL_RESOURCES,
                 replicas=config.sentinel.sentinels,
@@ -228,17 +254,20 @@ class Redis(pulumi.ComponentResource):
         }
         return server
 
-    def _exporter(self, name: str, args: RedisArgs, address: str) -> None:
-        args.platform.deploy(
+    def _exporter(self, name: str, args: RedisArgs, targets: tuple[str, ...]) -> str:
+        """Deploy redis_exporter for `targets` (host:port); its host:port."""
+        deployed = args.platform.deploy(
             Workload(
                 name=f"{name}-exporter",
                 app="redis-exporter",
                 component="monitoring",
                 image=IMAGES["redis_exporter"].reference(args.config.exporter_version),
-                args=(f"--redis.addr={address}", f"--redis.password-file={EXPORTER_PASSWORDS_PATH}"),
+                # No --redis.addr: the exporter scrapes only the node each /scrape?target= names.
+                args=("--redis.addr=", f"--redis.password-file={EXPORTER_PASSWORDS_PATH}"),
                 secret_files=(
                     SecretFile(
-                        EXPORTER_PASSWORDS_PATH, self._password.apply(lambda p: json.dumps({address: p}))
+                        EXPORTER_PASSWORDS_PATH,
+                        self._password.apply(lambda p: exporter_passwords(targets, p)),
                     ),
                 ),
                 ports=(Port("metrics", EXPORTER_PORT),),
@@ -250,3 +279,4 @@ class Redis(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        return f"{deployed.host}:{EXPORTER_PORT}"

@@ -1,11 +1,12 @@
 """The traffic router: how outside requests reach each service's tracks.
 
-On Docker one nginx container splits by weight (sticky per user); on
-Kubernetes each routed service gets a Gateway API HTTPRoute with weighted
-backendRefs. Either way a weight change touches only these resources.
+On Docker one nginx container splits by weight (sticky per user) and keeps
+connections open to the app containers' fixed addresses; on Kubernetes each
+routed service gets a Gateway API HTTPRoute with weighted backendRefs, split
+per request. Either way a weight change touches only these resources.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,6 +19,7 @@ from components.traffic.nginx_conf import (
     DEFAULT_LISTEN_PORT,
     NGINX_CONF_PATH,
     NGINX_HEALTH_PATH,
+    ProxyOptions,
     RouteTarget,
     httproute_spec,
     render_nginx_conf,
@@ -46,6 +48,8 @@ class TrafficRouterArgs:
     publish_port: int
     gateway_name: str
     gateway_namespace: str
+    proxy: ProxyOptions = field(default_factory=ProxyOptions)
+    """Timeouts and connection reuse of the nginx router (Docker)."""
 
 
 class TrafficRouter(pulumi.ComponentResource):
@@ -82,8 +86,8 @@ class TrafficRouter(pulumi.ComponentResource):
                     hostnames=routed.hostnames,
                     gateway_name=args.gateway_name,
                     gateway_namespace=args.gateway_namespace,
-                    stable_service=target.stable_upstream.split(":")[0],
-                    canary_service=target.canary_upstream.split(":")[0] if target.canary_upstream else None,
+                    stable_service=target.stable_servers[0].split(":")[0],
+                    canary_service=target.canary_servers[0].split(":")[0] if target.canary_servers else None,
                     port=routed.port,
                     canary_weight=target.canary_weight,
                 ),
@@ -98,7 +102,12 @@ class TrafficRouter(pulumi.ComponentResource):
                 component="traffic",
                 image=args.nginx_image,
                 command=("nginx", "-c", NGINX_CONF_PATH, "-g", "daemon off;"),
-                files=(ConfigFile(NGINX_CONF_PATH, render_nginx_conf([s.target for s in args.services])),),
+                files=(
+                    ConfigFile(
+                        NGINX_CONF_PATH,
+                        render_nginx_conf([s.target for s in args.services], proxy=args.proxy),
+                    ),
+                ),
                 ports=(Port("http", DEFAULT_LISTEN_PORT, publish=args.publish_port),),
                 writable_dirs=("/tmp",),
                 health=http_health(NGINX_HEALTH_PATH, DEFAULT_LISTEN_PORT),

@@ -9,11 +9,25 @@ one track while anonymous requests are spread at random. Weight 0 and 100 (and
 "0%" in ``split_clients``. The response carries ``X-Perfstack-Track:
 stable|canary``; ``/nginx-health`` answers 200 for the container health check.
 
+Each track is an ``upstream`` block of literal ``ip:port`` servers with
+``keepalive``, so requests reuse connections to the app instead of opening
+one each (about 4x the throughput). nginx resolves a name in an upstream only
+when it starts, which would keep a replaced container's old address: the
+servers are therefore the fixed addresses the Docker platform gives app
+containers, the same after a replace, and names are refused here. Responses
+are not buffered and the read timeout is long (``ProxyOptions``), so a
+streamed response (``/chat/stream``) reaches the client chunk by chunk.
+Everything used exists in nginx 1.22 (what the tests run) and in the pinned
+image's nginx (``resolve`` in an upstream would need 1.27.3).
+
 Kubernetes (``httproute_spec``): a Gateway API HTTPRoute with weighted
-``backendRefs``. Its split is per request (not sticky): stickiness needs
-``sessionPersistence``, which is not in the standard channel of v1.
+``backendRefs``. Its split is per request: neither the ``X-User-Id`` header
+nor a sticky cookie keeps a user on one track there (``sessionPersistence``
+is not in the standard channel), so the stack config refuses
+``route.stickyCookie`` on Kubernetes instead of silently ignoring it.
 """
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,10 +49,51 @@ TRACK_HEADER = "X-Perfstack-Track"
 _UPSTREAM = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
 
 
-def _check_upstream(what: str, value: str) -> None:
-    match = _UPSTREAM.match(value)
-    if not match or not 1 <= int(match.group("port")) <= 65535:
-        raise ValueError(f"{what} {value!r} is not 'host:port'")
+def _check_upstream(what: str, value: str | tuple[str, ...]) -> None:
+    servers = (value,) if isinstance(value, str) else value
+    if not servers:
+        raise ValueError(f"{what} lists no server")
+    for server in servers:
+        match = _UPSTREAM.match(server)
+        if not match or not 1 <= int(match.group("port")) <= 65535:
+            raise ValueError(f"{what} {server!r} is not 'host:port'")
+
+
+def _check_literal(server: str) -> None:
+    host = server.rsplit(":", 1)[0]
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(
+            f"upstream server {server!r} is not an IPv4 address: nginx resolves a name in an upstream "
+            "block only when it starts, so it would keep sending to a replaced container's old address; "
+            "give the container a fixed address (Workload.fixed_address) and route to that"
+        ) from None
+
+
+def _nginx_time(seconds: float) -> str:
+    """An nginx time value: whole seconds as '300s', anything finer in milliseconds."""
+    if seconds <= 0:
+        raise ValueError(f"{seconds!r} is not a positive number of seconds")
+    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """How nginx talks to the app tracks: timeouts and connection reuse."""
+
+    read_timeout_seconds: float = 300
+    """Longest pause between two reads of a response (``proxy_read_timeout``), not its total time."""
+    keepalive: int = 32
+    """Idle connections each worker keeps to each track (``keepalive``); 0 closes each after its request."""
+    keepalive_timeout_seconds: float = 4
+    """How long an idle connection is kept (upstream ``keepalive_timeout``)."""
+
+    def __post_init__(self) -> None:
+        _nginx_time(self.read_timeout_seconds)
+        _nginx_time(self.keepalive_timeout_seconds)
+        if isinstance(self.keepalive, bool) or not isinstance(self.keepalive, int) or self.keepalive < 0:
+            raise ValueError(f"keepalive {self.keepalive!r} is not a whole number of connections")
 
 
 def _check_weight(value: object) -> None:
@@ -55,10 +110,10 @@ class RouteTarget:
     """Service name (a DNS label); names the nginx variables of this route."""
     path_prefix: str
     """URL prefix, matched segment by segment: '/' or '/api' (no trailing slash)."""
-    stable_upstream: str
-    """'host:port' of the stable track."""
-    canary_upstream: str | None = None
-    """'host:port' of the canary track; None when the service has no canary."""
+    stable_upstream: str | tuple[str, ...]
+    """'host:port' of the stable track, or one per replica."""
+    canary_upstream: str | tuple[str, ...] | None = None
+    """'host:port' of the canary track, or one per replica; None when the service has no canary."""
     canary_weight: int = 0
     """Percent of users sent to the canary (already 0 under the kill switch); 0 without a canary."""
     sticky_cookie: str | None = None
@@ -84,6 +139,20 @@ class RouteTarget:
         if self.sticky_cookie is not None and not COOKIE_NAME_PATTERN.match(self.sticky_cookie):
             raise ValueError(f"sticky_cookie {self.sticky_cookie!r} is not letters, digits and '_'")
 
+    @property
+    def stable_servers(self) -> tuple[str, ...]:
+        """Every 'host:port' of the stable track."""
+        return _servers(self.stable_upstream)
+
+    @property
+    def canary_servers(self) -> tuple[str, ...]:
+        """Every 'host:port' of the canary track; empty without a canary."""
+        return _servers(self.canary_upstream) if self.canary_upstream is not None else ()
+
+
+def _servers(upstream: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (upstream,) if isinstance(upstream, str) else tuple(upstream)
+
 
 def _quoted(value: str) -> str:
     # Paths end up inside double quotes; these characters would end the
@@ -97,6 +166,33 @@ def _var(service_name: str) -> str:
     # nginx variable names cannot hold '-'; service names cannot hold '_',
     # so the mapping is one to one.
     return service_name.replace("-", "_")
+
+
+def _upstream_name(route: RouteTarget, track: str) -> str:
+    return f"ps_{_var(route.service_name)}_{track}"
+
+
+def _upstreams(route: RouteTarget, proxy: ProxyOptions) -> list[str]:
+    """One upstream block per track that can get traffic, with its keep-alive pool."""
+    tracks = [("stable", route.stable_servers)]
+    if route.canary_servers and route.canary_weight > 0:
+        tracks.append(("canary", route.canary_servers))
+    lines: list[str] = []
+    for track, servers in tracks:
+        for server in servers:
+            _check_literal(server)
+        lines += [f"    upstream {_upstream_name(route, track)} {{"]
+        lines += [f"        server {server};" for server in servers]
+        if proxy.keepalive:
+            lines += [
+                f"        keepalive {proxy.keepalive};",
+                # Shorter than the app servers' own idle timeouts (uvicorn and
+                # Node 5 s): nginx must close an idle connection first, or it
+                # may send a request just as the app closes it.
+                f"        keepalive_timeout {_nginx_time(proxy.keepalive_timeout_seconds)};",
+            ]
+        lines += ["    }"]
+    return lines
 
 
 def _key_var(cookie: str | None) -> str:
@@ -140,9 +236,11 @@ def _split(route: RouteTarget) -> list[str]:
         f"        {route.canary_weight}% canary;",
         "        *   stable;",
         "    }",
+        # The value names an upstream block: proxy_pass with a variable uses
+        # a block of that name (and its keep-alive pool) before any resolver.
         f"    map $ps_track_{name} $ps_upstream_{name} {{",
-        f'        canary  "{route.canary_upstream}";',
-        f'        default "{route.stable_upstream}";',
+        f"        canary  {_upstream_name(route, 'canary')};",
+        f"        default {_upstream_name(route, 'stable')};",
         "    }",
     ]
 
@@ -164,14 +262,9 @@ def _location_body(route: RouteTarget) -> list[str]:
             f"        add_header {TRACK_HEADER} $ps_track_{name} always;",
             f"        proxy_pass http://$ps_upstream_{name};",
         ]
-    upstream = route.stable_upstream if track == "stable" else route.canary_upstream
     return [
-        # A variable in proxy_pass makes nginx resolve the name per request
-        # (through `resolver`), so a replaced app container's new address is
-        # picked up and nginx starts even while an app container is missing.
-        f'        set $ps_upstream "{upstream}";',
         f"        add_header {TRACK_HEADER} {track} always;",
-        "        proxy_pass http://$ps_upstream;",
+        f"        proxy_pass http://{_upstream_name(route, track)};",
     ]
 
 
@@ -203,17 +296,18 @@ def render_nginx_conf(
     error_log: str = "stderr",
     access_log: str = "/dev/stdout",
     temp_dir: str = "/tmp",
-    resolver: str | None = "127.0.0.11",
     worker_processes: int | None = None,
+    proxy: ProxyOptions = ProxyOptions(),
 ) -> str:
     """A complete nginx.conf routing `routes` by path prefix, splitting each between stable and canary.
 
     The defaults suit the router container (stderr/stdout logs, pid and temp
-    files in /tmp so nginx needs no root-owned paths, Docker's embedded DNS at
-    127.0.0.11 as `resolver`); tests pass paths inside a temp dir and
-    `listen_address="127.0.0.1"`. `access_log="off"` disables the access log.
-    `worker_processes=None` means one per CPU. Routes are written sorted by
-    path prefix, so the file does not change with the order of `routes`.
+    files in /tmp so nginx needs no root-owned paths); tests pass paths inside
+    a temp dir and `listen_address="127.0.0.1"`. `access_log="off"` disables
+    the access log. `worker_processes=None` means one per CPU. Every server of
+    every route must be an IPv4 literal (see the module docstring). Routes are
+    written sorted by path prefix, so the file does not change with the order
+    of `routes`.
     """
     if not 1 <= listen_port <= 65535:
         raise ValueError(f"listen_port {listen_port} is not a TCP port")
@@ -255,10 +349,8 @@ def render_nginx_conf(
         f"    uwsgi_temp_path {_quoted(temp + '/nginx_uwsgi_temp')};",
         f"    scgi_temp_path {_quoted(temp + '/nginx_scgi_temp')};",
     ]
-    if resolver:
-        # Short validity: after an app container is replaced its name points
-        # to a new address within seconds.
-        lines += [f"    resolver {resolver} valid=10s ipv6=off;", "    resolver_timeout 5s;"]
+    for route in ordered:
+        lines += ["", *_upstreams(route, proxy)]
     lines += ["", *_key_maps(split_routes)]
     for route in split_routes:
         lines += ["", *_split(route)]
@@ -275,6 +367,12 @@ def render_nginx_conf(
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        proxy_set_header X-Request-Id $request_id;",
         "        proxy_connect_timeout 5s;",
+        # Streamed responses (server-sent events, /chat/stream) must reach the
+        # client as the app writes them, not when a buffer fills or the
+        # response ends; a model may pause longer than nginx's 60 s default
+        # between two chunks.
+        "        proxy_buffering off;",
+        f"        proxy_read_timeout {_nginx_time(proxy.read_timeout_seconds)};",
         "",
         f"        location = {NGINX_HEALTH_PATH} {{",
         "            access_log off;",

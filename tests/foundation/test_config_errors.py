@@ -92,6 +92,30 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "100",
     ),
     ("services as a list", {"services": ["api"]}, "perfstack:services", "dictionary"),
+    (
+        "zero scrape interval",
+        {"prometheus.scrapeInterval": "0s"},
+        "perfstack:prometheus.scrapeInterval",
+        "longer than zero",
+    ),
+    (
+        "malformed evaluation interval",
+        {"prometheus.evaluationInterval": "1 minute"},
+        "perfstack:prometheus.evaluationInterval",
+        "not a Prometheus duration",
+    ),
+    (
+        "rate window shorter than 4 scrapes",
+        {"prometheus.scrapeInterval": "30s", "alerts.rateWindow": "1m"},
+        "perfstack:alerts.rateWindow",
+        "at least 4 scrapes of prometheus.scrapeInterval (30s): 120s or longer",
+    ),
+    (
+        "PagerDuty URL not http(s)",
+        {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
+        "perfstack:notifications.pagerduty.url",
+        "not an http(s) URL",
+    ),
 ]
 
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 
 from components.platform.settings import duration_seconds
-from components.platform.telemetry import num
-from components.prometheus.alerts import AlertsConfig, AlertSpec
+from components.platform.telemetry import REDIS_DATA_NODE, REDIS_KIND_LABEL, REDIS_SENTINEL, num
+from components.prometheus.alerts import AlertsConfig, AlertSpec, MonitoredDeployment
 from components.prometheus.rules import ALERTING_GROUP, RECORDING_GROUP
 
 Side = Literal["firing", "quiet"]
@@ -25,7 +25,25 @@ Side = Literal["firing", "quiet"]
 APP = {"service": "api", "track": "stable"}
 CANARY = {"service": "api", "track": "canary"}
 APP_TARGET = {"job": "app", "instance": "api-stable:8000", **APP}
-REDIS_TARGET = {"job": "redis", "instance": "redis-exporter:9121", "service": "redis"}
+REDIS_TARGET = {
+    "job": "redis",
+    "instance": "redis:6379",
+    "service": "redis",
+    REDIS_KIND_LABEL: REDIS_DATA_NODE,
+}
+SENTINEL_TARGET = {
+    "job": "redis",
+    "instance": "redis-sentinel-0.redis-sentinel-headless:26379",
+    "service": "redis",
+    REDIS_KIND_LABEL: REDIS_SENTINEL,
+}
+JAEGER_TARGET = {"job": "jaeger", "instance": "jaeger:8888", "service": "jaeger"}
+PROMETHEUS_TARGET = {"job": "prometheus", "instance": "localhost:9090", "service": "prometheus"}
+ALERTMANAGER_TARGET = {"job": "alertmanager", "instance": "alertmanager-0:9093", "service": "alertmanager"}
+DEPLOYMENT = MonitoredDeployment(tracks=(("api", "stable"), ("api", "canary")), alertmanager_replicas=3)
+"""What the scenarios assume runs: the api service with both tracks, three Alertmanagers."""
+ALWAYS_FIRING = frozenset({"Watchdog"})
+"""Alerts without a quiet side."""
 MAXMEMORY = 512 * 1024 * 1024
 # Requests per minute of a busy track: 10 req/s, far above any minimum request rate.
 BUSY = 600.0
@@ -69,13 +87,23 @@ def gauge(value: float, minutes: int) -> str:
 
 
 def latency_series(
-    labels: dict[str, str], p95: float, minutes: int, per_minute: float = 100
+    labels: dict[str, str], p95: float, minutes: int, per_minute: float = 100, quantile: float = 0.95
 ) -> list[tuple[str, str]]:
-    """A histogram whose P95 is exactly `p95`: every observation in one bucket (0, le], P95 = 0.95 * le."""
+    """A histogram whose `quantile` is exactly `p95`: every observation in one bucket (0, le], Pq = q * le."""
     name = "http_request_duration_seconds_bucket"
     return [
-        (selector(name, {**labels, "le": repr(p95 / 0.95)}), counter(per_minute, minutes)),
+        (selector(name, {**labels, "le": repr(p95 / quantile)}), counter(per_minute, minutes)),
         (selector(name, {**labels, "le": "+Inf"}), counter(per_minute, minutes)),
+    ]
+
+
+def mean_latency_series(
+    labels: dict[str, str], mean: float, minutes: int, per_minute: float = 100
+) -> list[tuple[str, str]]:
+    """A histogram's _sum and _count whose mean observation is exactly `mean`."""
+    return [
+        (selector("http_request_duration_seconds_sum", labels), counter(per_minute * mean, minutes)),
+        (selector("http_request_duration_seconds_count", labels), counter(per_minute, minutes)),
     ]
 
 
@@ -105,6 +133,16 @@ def _latency(threshold_ms: float) -> Callable[[AlertsConfig, Side, int], Scenari
         return Scenario(latency_series(APP, p95, minutes), APP, 1, p95)
 
     return build
+
+
+def _p50(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    p50 = past(cfg.p50_warning_ms / 1000, True, side)
+    return Scenario(latency_series(APP, p50, minutes, quantile=0.5), APP, 1, p50)
+
+
+def _mean(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    mean = past(cfg.mean_latency_warning_ms / 1000, True, side)
+    return Scenario(mean_latency_series(APP, mean, minutes), APP, 1, mean)
 
 
 def _errors(ratio: float) -> Callable[[AlertsConfig, Side, int], Scenario]:
@@ -167,6 +205,151 @@ def _redis_down(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
     return Scenario([(selector("redis_up", REDIS_TARGET), gauge(up, minutes))], REDIS_TARGET, 0, up)
 
 
+def up_series(targets: list[dict[str, str]], up: int, minutes: int) -> list[tuple[str, str]]:
+    """`up` of each target, constant."""
+    return [(selector("up", target), gauge(up, minutes)) for target in targets]
+
+
+def track_down_scenario(track: str, up: int | None, minutes: int) -> Scenario:
+    """The api `track` with two instances at `up` (none scraped at all when None); the other track up."""
+    labels = {"service": "api", "track": track}
+    other = {"service": "api", "track": "canary" if track == "stable" else "stable"}
+    targets = [{"job": "app", "instance": f"api-{track}-{i}:8000", **labels} for i in range(2)]
+    series = up_series([{"job": "app", "instance": "api-other:8000", **other}], 1, minutes)
+    if up is not None:
+        series += up_series(targets, up, minutes)
+    return Scenario(series, labels, 0, 1)
+
+
+def _track_down(track: str) -> Callable[[AlertsConfig, Side, int], Scenario]:
+    def build(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+        # Firing: the track's pods are Pending, so relabelling drops them and no `up` exists.
+        return track_down_scenario(track, None if side == "firing" else 1, minutes)
+
+    return build
+
+
+def _sentinel_down(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    up = 0 if side == "firing" else 1
+    return Scenario([(selector("redis_up", SENTINEL_TARGET), gauge(up, minutes))], SENTINEL_TARGET, 0, up)
+
+
+def roles_scenario(roles: list[str], minutes: int) -> Scenario:
+    """Data nodes that answer, with these `role`s (master / slave); the alert labels are the service's."""
+    series = []
+    for i, role in enumerate(roles):
+        node = {**REDIS_TARGET, "instance": f"redis-{i}.redis-headless:6379"}
+        series.append((selector("redis_up", node), gauge(1, minutes)))
+        series.append((selector("redis_instance_info", {**node, "role": role}), gauge(1, minutes)))
+    return Scenario(series, {"service": "redis"}, 0, len(roles))
+
+
+def _no_master(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    return roles_scenario(
+        ["slave", "slave", "slave"] if side == "firing" else ["master", "slave", "slave"], minutes
+    )
+
+
+def _multiple_masters(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    if side == "firing":
+        scenario = roles_scenario(["master", "master", "slave"], minutes)
+        return Scenario(scenario.series, scenario.alert_labels, 0, 2)
+    return roles_scenario(["master", "slave", "slave"], minutes)
+
+
+FAILOVER_AT = 3
+"""Minute at which the failover scenarios promote a new master."""
+
+
+def failover_scenario(minutes: int, failover: bool = True) -> Scenario:
+    """Two Sentinels report master `perfstack` at epoch 0; with `failover`, at FAILOVER_AT a new
+    address at epoch 1 (the old address's series ends, as it does when Sentinel forgets it)."""
+    series = []
+    for sentinel in range(2):
+        target = {**SENTINEL_TARGET, "instance": f"redis-sentinel-{sentinel}.redis-sentinel-headless:26379"}
+        old = {**target, "master_name": "perfstack", "master_address": "10.0.0.1:6379"}
+        new = {**target, "master_name": "perfstack", "master_address": "10.0.0.2:6379"}
+        if failover:
+            series.append((selector("redis_sentinel_master_config_epoch", old), f"0x{FAILOVER_AT - 1} stale"))
+            series.append(
+                (
+                    selector("redis_sentinel_master_config_epoch", new),
+                    f"_x{FAILOVER_AT} 1+0x{minutes - FAILOVER_AT}",
+                )
+            )
+        else:
+            series.append((selector("redis_sentinel_master_config_epoch", old), gauge(0, minutes)))
+    return Scenario(series, {"service": "redis", "master_name": "perfstack"}, FAILOVER_AT, 1)
+
+
+def _failover(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    return failover_scenario(minutes, failover=side == "firing")
+
+
+def _watchdog(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    return Scenario([], {}, 0, 1)
+
+
+def _target_down(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    up = 0 if side == "firing" else 1
+    return Scenario(up_series([JAEGER_TARGET], up, minutes), JAEGER_TARGET, 0, up)
+
+
+def _rule_failures(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    labels = {**PROMETHEUS_TARGET, "rule_group": "/etc/prometheus/rules/perfstack-rules.yml;perfstack.alerts"}
+    per_minute = 1 if side == "firing" else 0
+    # increase() over 5m of one failure a minute, extrapolated to the window: 5.
+    return Scenario(
+        [(selector("prometheus_rule_evaluation_failures_total", labels), counter(per_minute, minutes))],
+        labels,
+        1,
+        5,
+    )
+
+
+def notifications_scenario(delivered_by: int | None, minutes: int, alertmanagers: int = 3) -> Scenario:
+    """Prometheus sending to `alertmanagers`; only the one numbered `delivered_by` accepts (None: none)."""
+    series = [
+        (
+            selector("prometheus_notifications_alertmanagers_discovered", PROMETHEUS_TARGET),
+            gauge(alertmanagers, minutes),
+        )
+    ]
+    for i in range(alertmanagers):
+        labels = {**PROMETHEUS_TARGET, "alertmanager": f"http://alertmanager-{i}:9093/api/v2/alerts"}
+        ok = i == delivered_by
+        series.append(
+            (selector("prometheus_notifications_sent_total", labels), counter(1 if ok else 0, minutes))
+        )
+        series.append(
+            (selector("prometheus_notifications_errors_total", labels), counter(0 if ok else 1, minutes))
+        )
+    return Scenario(series, PROMETHEUS_TARGET, 1, 0)
+
+
+def _not_connected(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    return notifications_scenario(None if side == "firing" else 2, minutes)
+
+
+def _notifications_failing(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    labels = {**ALERTMANAGER_TARGET, "integration": "slack", "reason": "serverError"}
+    per_minute = 6 if side == "firing" else 0
+    series = [
+        (selector("alertmanager_notifications_failed_total", labels), counter(per_minute, minutes)),
+        (
+            selector("alertmanager_notifications_failed_total", {**labels, "integration": "email"}),
+            counter(0, minutes),
+        ),
+    ]
+    return Scenario(series, {"service": "alertmanager", "integration": "slack"}, 1, per_minute / 60)
+
+
+def _cluster_members(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    members = DEPLOYMENT.alertmanager_replicas - (1 if side == "firing" else 0)
+    series = [(selector("alertmanager_cluster_members", ALERTMANAGER_TARGET), gauge(members, minutes))]
+    return Scenario(series, ALERTMANAGER_TARGET, 0, members)
+
+
 def _redis_memory(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
     ratio = past(cfg.redis_memory_ratio, True, side)
     series = [
@@ -225,6 +408,8 @@ def scenarios(cfg: AlertsConfig) -> dict[str, Callable[[AlertsConfig, Side, int]
     return {
         "P95LatencyCritical": _latency(cfg.p95_critical_ms),
         "P95LatencyWarning": _latency(cfg.p95_warning_ms),
+        "P50LatencyWarning": _p50,
+        "MeanLatencyWarning": _mean,
         "ErrorRateCritical": _errors(cfg.error_rate_critical),
         "ErrorRateWarning": _errors(cfg.error_rate_warning),
         "QualityScoreCritical": _quality(cfg.quality_critical),
@@ -232,10 +417,22 @@ def scenarios(cfg: AlertsConfig) -> dict[str, Callable[[AlertsConfig, Side, int]
         "CacheHitRateLow": _cache,
         "TokenUsageHigh": _tokens,
         "ApplicationDown": _app_down,
+        "NoStableInstanceUp": _track_down("stable"),
+        "NoCanaryInstanceUp": _track_down("canary"),
         "RedisDown": _redis_down,
+        "RedisSentinelDown": _sentinel_down,
+        "RedisNoMaster": _no_master,
+        "RedisMultipleMasters": _multiple_masters,
+        "RedisFailover": _failover,
         "RedisMemoryHigh": _redis_memory,
         "CanaryErrorRateAboveStable": _canary_errors,
         "CanaryLatencyAboveStable": _canary_latency,
+        "Watchdog": _watchdog,
+        "TargetDown": _target_down,
+        "PrometheusRuleEvaluationFailures": _rule_failures,
+        "PrometheusNotConnectedToAlertmanagers": _not_connected,
+        "AlertmanagerNotificationsFailing": _notifications_failing,
+        "AlertmanagerClusterMembersMissing": _cluster_members,
     }
 
 
@@ -260,6 +457,9 @@ def render_template(template: str, labels: dict[str, str], value: float) -> str:
         expr = match.group(1)
         if label := re.fullmatch(r"\$labels\.(\w+)", expr):
             return labels[label.group(1)]
+        if expr == "$value":
+            # Go prints a float64 in its shortest form: 2, not 2.0.
+            return str(int(value)) if float(value).is_integer() else repr(float(value))
         if expr == "$value | humanizePercentage":
             return f"{value * 100:.4g}%"
         if fmt := re.fullmatch(r'\$value \| printf "(%\.\d+f)"', expr):

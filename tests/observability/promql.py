@@ -15,9 +15,20 @@ METRICS_CONTRACT = frozenset(
         "cache_requests_total",
         "llm_tokens_total",
         "quality_score",
-        # Prometheus itself
+        # Prometheus itself (names checked against the pinned server's /metrics)
         "up",
-        # redis_exporter (NOTES.md)
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_notifications_sent_total",
+        "prometheus_notifications_errors_total",
+        "prometheus_notifications_alertmanagers_discovered",
+        # Alertmanager (names checked against the pinned server's /metrics)
+        "alertmanager_notifications_failed_total",
+        "alertmanager_cluster_members",
+        # redis_exporter (NOTES.md; the role and Sentinel metrics from its exporter/info.go and
+        # exporter/sentinels.go)
+        "redis_instance_info",
+        "redis_sentinel_master_config_epoch",
+        "redis_sentinel_master_ok_sentinels",
         "redis_up",
         "redis_keyspace_hits_total",
         "redis_keyspace_misses_total",

@@ -8,20 +8,23 @@ import yaml
 from pydantic import ValidationError
 
 from components.alertmanager.config import (
+    DEAD_MANS_SWITCH_URL_FILE,
     NULL_RECEIVER,
     PAGERDUTY_ROUTING_KEY_FILE,
     SLACK_WEBHOOK_FILE,
     SMTP_PASSWORD_FILE,
+    WATCHDOG_RECEIVER,
     alertmanager_config,
     configured_channels,
+    default_receiver,
     render_alertmanager_config,
     required_secret_files,
 )
-from components.alertmanager.settings import NotificationsConfig
-from components.platform.telemetry import INHIBIT_EQUAL_LABELS
+from components.alertmanager.settings import PAGERDUTY_EVENTS_URL, NotificationsConfig, PagerDutyConfig
+from components.platform.telemetry import INHIBIT_EQUAL_LABELS, WATCHDOG_ALERT
 from components.prometheus.alerts import AlertsConfig, alert_catalog
 
-from .alert_scenarios import scenarios, series_minutes
+from .alert_scenarios import DEPLOYMENT, scenarios, series_minutes
 from .tools import assert_ok, describe, run_tool
 
 STAGING = NotificationsConfig.model_validate({"slack": {"channel": "#perfstack-staging"}})
@@ -38,7 +41,7 @@ PRODUCTION = NotificationsConfig.model_validate(
     }
 )
 STACKS = {"staging": STAGING, "production": PRODUCTION}
-CATALOG = alert_catalog(AlertsConfig())
+CATALOG = alert_catalog(AlertsConfig(), DEPLOYMENT)
 
 
 def alert_labels(name: str) -> dict[str, str]:
@@ -66,7 +69,10 @@ def test_amtool_accepts_the_config(stack: str, tmp_path: Path) -> None:
 def test_alert_reaches_exactly_its_configured_channels(stack: str, name: str, tmp_path: Path) -> None:
     cfg = STACKS[stack]
     spec = next(s for s in CATALOG if s.name == name)
-    expected = [str(c) for c in spec.notify if c in configured_channels(cfg)] or [NULL_RECEIVER]
+    if name == WATCHDOG_ALERT:
+        expected = [WATCHDOG_RECEIVER]
+    else:
+        expected = [str(c) for c in spec.notify if c in configured_channels(cfg)] or [default_receiver(cfg)]
     # Quoted as the UTF-8 matchers parser (the default since Alertmanager 0.27) expects.
     labels = [f"{k}={json.dumps(v)}" for k, v in alert_labels(name).items()]
     result = run_tool(
@@ -86,23 +92,15 @@ def test_critical_page_reaches_slack_email_and_pagerduty_in_production() -> None
     assert notify["CanaryErrorRateAboveStable"] == ["slack"]
 
 
-def test_alert_without_notify_label_goes_to_the_null_receiver(tmp_path: Path) -> None:
-    result = run_tool(
-        "amtool", "config", "routes", "test", f"--config.file={write(tmp_path, PRODUCTION)}",
-        f"--verify.receivers={NULL_RECEIVER}", "alertname=Watchdog", "severity=critical",
-    )  # fmt: skip
-    assert_ok(result)
-
-
 def test_staging_config_has_no_email_or_pagerduty_receiver() -> None:
     receivers = {r["name"]: r for r in alertmanager_config(STAGING)["receivers"]}
-    assert set(receivers) == {NULL_RECEIVER, "slack"}
+    assert set(receivers) == {WATCHDOG_RECEIVER, "slack"}
     assert not any("email_configs" in r or "pagerduty_configs" in r for r in receivers.values())
 
 
 def test_disabled_pagerduty_is_left_out() -> None:
     cfg = NotificationsConfig.model_validate({"slack": {"channel": "#a"}, "pagerduty": {"enabled": False}})
-    assert [r["name"] for r in alertmanager_config(cfg)["receivers"]] == [NULL_RECEIVER, "slack"]
+    assert [r["name"] for r in alertmanager_config(cfg)["receivers"]] == [WATCHDOG_RECEIVER, "slack"]
     assert required_secret_files(cfg) == [SLACK_WEBHOOK_FILE]
 
 
@@ -167,6 +165,8 @@ def test_inhibition_labels_are_on_every_alert_of_a_family_with_both_severities()
     # An inhibit rule whose `equal` labels are missing on both alerts silences
     # warnings across services; `family` and `service` must be on every alert.
     for spec in CATALOG:
+        if spec.name == WATCHDOG_ALERT:
+            continue  # severity none: neither inhibits nor is inhibited
         labels = alert_labels(spec.name)
         assert {"family", "service"} <= set(labels), spec.name
     equal = alertmanager_config(PRODUCTION)["inhibit_rules"][0]["equal"]
@@ -178,3 +178,118 @@ def test_pagerduty_severity_follows_the_configured_mapping() -> None:
     (pagerduty,) = [r for r in alertmanager_config(cfg)["receivers"] if r["name"] == "pagerduty"]
     severity = pagerduty["pagerduty_configs"][0]["severity"]
     assert 'eq .CommonLabels.severity "critical" }}error' in severity
+
+
+EMAIL_ONLY = NotificationsConfig.model_validate(
+    {
+        "email": {
+            "to": ["oncall@example.com"],
+            "fromAddress": "am@example.com",
+            "smarthost": "smtp.example.com:587",
+        }
+    }
+)
+WITH_SWITCH = NotificationsConfig.model_validate({"slack": {"channel": "#a"}, "deadMansSwitch": {}})
+
+
+def routed(tmp_path: Path, cfg: NotificationsConfig, labels: dict[str, str], expected: list[str]) -> None:
+    """amtool sends an alert with `labels` through the config and finds exactly `expected` receivers."""
+    result = run_tool(
+        "amtool", "config", "routes", "test", f"--config.file={write(tmp_path, cfg)}",
+        f"--verify.receivers={','.join(expected)}", *(f"{k}={json.dumps(v)}" for k, v in labels.items()),
+    )  # fmt: skip
+    assert_ok(result)
+    assert result.stdout.strip() == ",".join(expected), describe(result)
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"), [("staging", ["slack"]), ("production", ["slack", "email", "pagerduty"])]
+)
+def test_critical_alert_without_notify_reaches_every_configured_paging_channel(
+    stack: str, expected: list[str], tmp_path: Path
+) -> None:
+    # A rule written without `notify` (a future rule, a hand-made one) must not be dropped.
+    routed(tmp_path, STACKS[stack], {"alertname": "DiskFull", "severity": "critical"}, expected)
+
+
+def test_warning_alert_without_notify_goes_to_chat(tmp_path: Path) -> None:
+    routed(tmp_path, PRODUCTION, {"alertname": "DiskFilling", "severity": "warning"}, ["slack"])
+
+
+def test_alert_without_notify_or_known_severity_goes_to_the_default_receiver(tmp_path: Path) -> None:
+    routed(tmp_path, PRODUCTION, {"alertname": "Something", "severity": "info"}, ["slack"])
+
+
+def test_default_receiver_is_the_first_configured_channel(tmp_path: Path) -> None:
+    # No chat configured: a warning still reaches a person, by email.
+    assert default_receiver(EMAIL_ONLY) == "email"
+    routed(tmp_path, EMAIL_ONLY, {"alertname": "DiskFilling", "severity": "warning"}, ["email"])
+
+
+def test_alert_listing_only_unconfigured_channels_goes_to_the_default_receiver(tmp_path: Path) -> None:
+    routed(
+        tmp_path,
+        EMAIL_ONLY,
+        {"alertname": "CacheHitRateLow", "severity": "warning", "notify": "slack"},
+        ["email"],
+    )
+
+
+def test_stack_without_any_channel_sends_to_null(tmp_path: Path) -> None:
+    cfg = NotificationsConfig()
+    assert default_receiver(cfg) == NULL_RECEIVER
+    routed(tmp_path, cfg, {"alertname": "DiskFull", "severity": "critical"}, [NULL_RECEIVER])
+
+
+def test_watchdog_goes_to_its_own_receiver_only(tmp_path: Path) -> None:
+    labels = {**alert_labels(WATCHDOG_ALERT), "severity": "critical", "notify": "slack,email,pagerduty"}
+    routed(tmp_path, PRODUCTION, labels, [WATCHDOG_RECEIVER])
+
+
+def test_watchdog_receiver_sends_nothing_without_a_dead_mans_switch() -> None:
+    (watchdog,) = [r for r in alertmanager_config(PRODUCTION)["receivers"] if r["name"] == WATCHDOG_RECEIVER]
+    assert watchdog == {"name": WATCHDOG_RECEIVER}
+
+
+def test_dead_mans_switch_gets_the_watchdog_every_repeat_interval_from_a_secret_file() -> None:
+    config = alertmanager_config(WITH_SWITCH, "/run/am")
+    route = config["route"]["routes"][0]
+    assert (route["receiver"], route["group_wait"], route["repeat_interval"]) == (
+        WATCHDOG_RECEIVER,
+        "0s",
+        "1m",
+    )
+    (watchdog,) = [r for r in config["receivers"] if r["name"] == WATCHDOG_RECEIVER]
+    assert watchdog["webhook_configs"] == [
+        {"url_file": f"/run/am/{DEAD_MANS_SWITCH_URL_FILE}", "send_resolved": False}
+    ]
+    assert DEAD_MANS_SWITCH_URL_FILE in required_secret_files(WITH_SWITCH)
+
+
+def test_amtool_accepts_the_config_with_a_dead_mans_switch(tmp_path: Path) -> None:
+    assert_ok(run_tool("amtool", "check-config", str(write(tmp_path, WITH_SWITCH))))
+
+
+def test_pagerduty_posts_to_alertmanagers_default_endpoint_unless_another_is_set() -> None:
+    (receiver,) = [r for r in alertmanager_config(PRODUCTION)["receivers"] if r["name"] == "pagerduty"]
+    assert "url" not in receiver["pagerduty_configs"][0]
+    assert PRODUCTION.pagerduty is not None and PRODUCTION.pagerduty.url == PAGERDUTY_EVENTS_URL
+
+
+def test_another_pagerduty_endpoint_is_written_to_the_config(tmp_path: Path) -> None:
+    cfg = PRODUCTION.model_copy(
+        update={
+            "pagerduty": PagerDutyConfig.model_validate({"url": "https://events.eu.pagerduty.com/v2/enqueue"})
+        }
+    )
+    (receiver,) = [r for r in alertmanager_config(cfg)["receivers"] if r["name"] == "pagerduty"]
+    assert receiver["pagerduty_configs"][0]["url"] == "https://events.eu.pagerduty.com/v2/enqueue"
+    assert_ok(run_tool("amtool", "check-config", str(write(tmp_path, cfg))))
+
+
+def test_slack_message_carries_each_alerts_summary_description_and_runbook() -> None:
+    (slack,) = [r for r in alertmanager_config(PRODUCTION)["receivers"] if r["name"] == "slack"]
+    text = slack["slack_configs"][0]["text"]
+    assert text.startswith("{{ range .Alerts }}") and text.endswith("{{ end }}")
+    for annotation in ("summary", "description", "runbook_url"):
+        assert f"{{{{ .Annotations.{annotation} }}}}" in text

@@ -116,13 +116,13 @@ def test_alertmanager_members_peer_with_each_other(production: ProgramRun) -> No
         "spec"
     ]["containers"][0]["args"]
     peers = sorted(a.split("=", 1)[1] for a in args if a.startswith("--cluster.peer="))
-    assert peers == [f"alertmanager-{i}.alertmanager:9094" for i in range(3)]
+    assert peers == [f"alertmanager-{i}.alertmanager-headless:9094" for i in range(3)]
 
 
 def test_prometheus_sends_alerts_to_every_alertmanager_member(production: ProgramRun) -> None:
     config = yaml.safe_load(config_files(production)["prometheus/prometheus.yml"])
     targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-    assert sorted(targets) == [f"alertmanager-{i}.alertmanager:9093" for i in range(3)]
+    assert sorted(targets) == [f"alertmanager-{i}.alertmanager-headless:9093" for i in range(3)]
 
 
 def test_prometheus_may_only_read_pods(production: ProgramRun) -> None:

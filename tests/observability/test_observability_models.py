@@ -26,6 +26,10 @@ def error_locs(model: type[BaseModel], data: dict[str, Any]) -> list[tuple[int |
         ({"appDownFor": "0m"}, ("appDownFor",)),
         ({"tokenIncreaseFactor": 0.9}, ("tokenIncreaseFactor",)),
         ({"runbookBaseUrl": "runbooks.example.com"}, ("runbookBaseUrl",)),
+        ({"repositoryUrl": "github.com/perfstack/perfstack"}, ("repositoryUrl",)),
+        ({"excludedRoutes": ["health"]}, ("excludedRoutes", 0)),
+        ({"errorRateMinRequestRate": 0}, ("errorRateMinRequestRate",)),
+        ({"redisFailoverWindow": "15 minutes"}, ("redisFailoverWindow",)),
         ({"p95CriticalMs": "2500"}, ("p95CriticalMs",)),  # strict: YAML strings are not numbers
         ({"p95Critical": 2500}, ("p95Critical",)),  # typo: unknown key
     ],
@@ -69,6 +73,11 @@ def test_duration_seconds_reads_prometheus_durations() -> None:
         ),
         ({"pagerduty": {"severityMap": {"critical": "urgent"}}}, ("pagerduty", "severityMap", "critical")),
         ({"groupWait": "soon"}, ("groupWait",)),
+        ({"deadMansSwitch": {"repeatInterval": "0s"}}, ("deadMansSwitch", "repeatInterval")),
+        (
+            {"deadMansSwitch": {"url": "https://hc-ping.com/x"}},
+            ("deadMansSwitch", "url"),
+        ),  # a secret, not config
     ],
 )
 def test_notifications_config_rejects_bad_value_at_its_camel_case_key(

@@ -18,10 +18,13 @@ from components.prometheus.config import (
     DockerTargets,
     KubernetesPods,
     PrometheusSettings,
+    RedisTargets,
     prometheus_config,
     render_prometheus_config,
 )
 from components.prometheus.rules import RULES_FILE_NAME, render_rules
+from infra.render import config_files
+from tests.conftest import run_stack
 
 from .tools import assert_ok, run_tool
 
@@ -35,12 +38,19 @@ DOCKER = PrometheusSettings(
     ),
     alertmanagers=("alertmanager:9093",),
     rule_files=(RULES_FILE_NAME,),
+    redis=RedisTargets(exporter="redis-exporter:9121", data_nodes=("redis:6379",)),
+)
+SENTINEL_SET = RedisTargets(
+    exporter="redis-exporter:9121",
+    data_nodes=tuple(f"redis-{i}.redis-headless:6379" for i in range(3)),
+    sentinels=tuple(f"redis-sentinel-{i}.redis-sentinel-headless:26379" for i in range(3)),
 )
 KUBERNETES = PrometheusSettings(
     targets=KubernetesPods("perfstack"),
     alertmanagers=tuple(f"alertmanager-{i}.alertmanager.perfstack.svc:9093" for i in range(3)),
     rule_files=(RULES_FILE_NAME,),
     external_labels={"environment": "production"},
+    redis=SENTINEL_SET,
 )
 
 
@@ -108,16 +118,29 @@ def test_docker_mode_labels_each_app_target_with_service_and_track() -> None:
     }
 
 
-def test_docker_mode_scrapes_redis_exporter_jaeger_alertmanager_and_itself() -> None:
+INFRASTRUCTURE_JOBS = ("redis", "redis-exporter", "jaeger", "alertmanager", "grafana", "prometheus")
+
+
+def test_docker_mode_scrapes_every_infrastructure_job() -> None:
     jobs = {j["job_name"]: j["static_configs"][0] for j in prometheus_config(DOCKER)["scrape_configs"]}
-    assert jobs["redis"]["targets"] == ["redis-exporter:9121"]
+    assert jobs["redis"]["targets"] == ["redis://redis:6379"]
+    assert jobs["redis-exporter"]["targets"] == ["redis-exporter:9121"]
     assert jobs["jaeger"]["targets"] == ["jaeger:8888"]
     assert jobs["alertmanager"]["targets"] == ["alertmanager:9093"]
+    assert jobs["grafana"]["targets"] == ["grafana:3000"]
     assert jobs["prometheus"]["targets"] == ["localhost:9090"]
-    # No `track` on infrastructure: `up{track!=""}` must select app targets only.
-    assert all(
-        "track" not in jobs[name]["labels"] for name in ("redis", "jaeger", "alertmanager", "prometheus")
-    )
+
+
+def test_docker_infrastructure_targets_have_no_track() -> None:
+    # No `track` on infrastructure: `up{track!=""}` must select app targets only, `up{track=""}` the rest.
+    jobs = {j["job_name"]: j["static_configs"] for j in prometheus_config(DOCKER)["scrape_configs"]}
+    assert all("track" not in group["labels"] for name in INFRASTRUCTURE_JOBS for group in jobs[name])
+
+
+def test_kubernetes_mode_finds_prometheus_replicas_by_pod_discovery_not_localhost() -> None:
+    # Each replica must scrape the others, so that one can alert when another cannot.
+    jobs = prometheus_config(KUBERNETES)["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["kubernetes-pods", "redis"]
 
 
 def test_app_target_rejects_an_address_without_port() -> None:
@@ -214,3 +237,82 @@ def test_kubernetes_relabelling_turns_pod_labels_into_service_and_track(tmp_path
     redis = {"namespace": "perfstack", "pod": "redis-0", "service": "redis"}
     expected = [("http://127.0.0.2:8000/metrics", api), ("http://127.0.0.3:9121/scrape", redis)]
     assert pod_targets == expected, stderr[-3000:]
+
+
+def active_targets(config: dict[str, Any], directory: Path, job: str) -> list[dict[str, Any]]:
+    """The active targets of `job` as the real Prometheus builds them from `config` (nothing is scraped:
+    the scrape interval is an hour and Prometheus is stopped right away)."""
+    config = copy.deepcopy(config)
+    config.pop("alerting", None)
+    config["rule_files"] = []
+    config["global"]["scrape_interval"] = "1h"
+    config["global"]["scrape_timeout"] = "10s"
+    path = directory / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = _free_port()
+    server = subprocess.Popen(
+        ["prometheus", f"--config.file={path}", f"--storage.tsdb.path={directory / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    active: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/targets?state=active", timeout=2
+                ) as r:
+                    active = json.load(r)["data"]["activeTargets"]
+            except OSError:
+                pass
+            if any(t["labels"]["job"] == job for t in active):
+                break
+            time.sleep(0.25)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    found = [t for t in active if t["labels"]["job"] == job]
+    assert found, stderr[-3000:]
+    return found
+
+
+def test_each_redis_node_is_scraped_on_its_own_through_the_exporter(tmp_path: Path) -> None:
+    config = as_static(yaml.safe_load(render_prometheus_config(KUBERNETES)), [])
+    targets = active_targets(config, tmp_path, "redis")
+    scraped = sorted(
+        (t["scrapeUrl"], t["labels"]["instance"], t["labels"]["redis_kind"], t["labels"]["service"])
+        for t in targets
+    )
+    quoted = "http://redis-exporter:9121/scrape?target=redis%3A%2F%2F"
+    expected = sorted(
+        [(f"{quoted}{n.replace(':', '%3A')}", n, "data", "redis") for n in SENTINEL_SET.data_nodes]
+        + [(f"{quoted}{n.replace(':', '%3A')}", n, "sentinel", "redis") for n in SENTINEL_SET.sentinels]
+    )
+    assert scraped == expected
+
+
+def test_redis_targets_need_at_least_one_data_node() -> None:
+    with pytest.raises(ValueError, match="data node"):
+        RedisTargets(exporter="redis-exporter:9121", data_nodes=())
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_stack_scrape_and_evaluation_intervals_are_the_global_intervals(stack: str) -> None:
+    run = run_stack(
+        stack,
+        overrides={
+            "prometheus.scrapeInterval": "5s",
+            "prometheus.evaluationInterval": "10s",
+            "alerts.rateWindow": "1m",
+        },
+    )
+    config = yaml.safe_load(config_files(run)["prometheus/prometheus.yml"])
+    assert config["global"]["scrape_interval"] == "5s"
+    assert config["global"]["evaluation_interval"] == "10s"
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_stack_intervals_default_to_15s(stack: str, request: pytest.FixtureRequest) -> None:
+    config = yaml.safe_load(config_files(request.getfixturevalue(stack))["prometheus/prometheus.yml"])
+    assert (config["global"]["scrape_interval"], config["global"]["evaluation_interval"]) == ("15s", "15s")

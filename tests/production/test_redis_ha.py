@@ -50,7 +50,7 @@ def test_data_nodes_bound_data_loss_with_min_replicas(production: ProgramRun) ->
 
 def test_sentinel_config_monitors_pod_zero_without_a_password(production: ProgramRun) -> None:
     conf = config_files(production)["redis/sentinel.conf"]
-    assert "sentinel monitor perfstack redis-0.redis 6379 2" in conf
+    assert "sentinel monitor perfstack redis-0.redis-headless 6379 2" in conf
     assert "auth-pass" not in conf
     assert "requirepass" not in conf
 
@@ -59,7 +59,7 @@ def test_pods_know_their_own_stable_name(production: ProgramRun) -> None:
     for name in ("redis", "redis-sentinel"):
         first = pod(production, name)["containers"][0]["env"][0]
         assert first == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
-        assert env(production, name)["MY_HOST"] == f"$(POD_NAME).{name}"
+        assert env(production, name)["MY_HOST"] == f"$(POD_NAME).{name}-headless"
 
 
 def test_app_finds_the_master_through_sentinel(production: ProgramRun) -> None:
@@ -69,7 +69,7 @@ def test_app_finds_the_master_through_sentinel(production: ProgramRun) -> None:
     app_env = {e["name"]: e["value"] for e in container["env"]}
     assert app_env["REDIS_MASTER_NAME"] == "perfstack"
     assert app_env["REDIS_SENTINELS"] == ",".join(
-        f"redis-sentinel-{i}.redis-sentinel:26379" for i in range(3)
+        f"redis-sentinel-{i}.redis-sentinel-headless:26379" for i in range(3)
     )
 
 
@@ -83,8 +83,13 @@ def test_replicas_spread_over_nodes(production: ProgramRun) -> None:
 
 def test_peers_resolve_before_they_are_ready(production: ProgramRun) -> None:
     for name in ("redis", "redis-sentinel"):
-        spec = production.get("kubernetes:core/v1:Service", name).inputs["spec"]
+        spec = production.get("kubernetes:core/v1:Service", f"{name}-headless").inputs["spec"]
         assert (spec["clusterIP"], spec["publishNotReadyAddresses"]) == ("None", True)
+        assert production.get(STATEFULSET, name).inputs["spec"]["serviceName"] == f"{name}-headless"
+
+
+def test_sentinels_start_in_parallel(production: ProgramRun) -> None:
+    assert production.get(STATEFULSET, "redis-sentinel").inputs["spec"]["podManagementPolicy"] == "Parallel"
 
 
 def test_staging_keeps_a_single_node(staging: ProgramRun) -> None:

@@ -49,6 +49,10 @@ class _Backend(ThreadingHTTPServer):
 
 class _BackendHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; on a connection nginx keeps
+    # alive, Nagle would hold the body until nginx's delayed ACK (~40 ms).
+    # Real app servers (uvicorn, any asyncio server) set TCP_NODELAY too.
+    disable_nagle_algorithm = True
     server: _Backend
 
     def do_GET(self) -> None:

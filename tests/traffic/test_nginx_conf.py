@@ -15,7 +15,9 @@ EVERY_KIND_OF_ROUTE = [
     RouteTarget("rolled-back", "/old", STABLE, CANARY, canary_weight=0),
     RouteTarget("promoted", "/new", STABLE, CANARY, canary_weight=100),
     RouteTarget("worker-ui", "/jobs/ui", STABLE),
-    RouteTarget("by-name", "/named", "api-stable:8080", "api-canary:8080", canary_weight=5),
+    RouteTarget(
+        "replicas", "/replicas", ("127.0.0.1:9003", "127.0.0.1:9004"), ("127.0.0.1:9005",), canary_weight=5
+    ),
 ]
 
 
@@ -100,3 +102,19 @@ def test_service_without_route_has_no_route_target() -> None:
         route_target("worker", service, kill_switch=False, stable_upstream=STABLE, canary_upstream=None)
         is None
     )
+
+
+def test_upstream_server_given_by_name_is_refused() -> None:
+    # nginx would resolve it once at start and keep a replaced container's old address.
+    with pytest.raises(ValueError, match="'api-stable:8080' is not an IPv4 address"):
+        render_nginx_conf([RouteTarget("api", "/", "api-stable:8080")])
+
+
+def test_every_replica_of_a_track_is_a_server_of_its_upstream() -> None:
+    conf = render_nginx_conf([RouteTarget("api", "/", ("10.0.0.1:8080", "10.0.0.2:8080"))])
+
+    block = conf.split("upstream ps_api_stable {", 1)[1].split("}", 1)[0]
+    assert [line.strip() for line in block.splitlines() if "server" in line] == [
+        "server 10.0.0.1:8080;",
+        "server 10.0.0.2:8080;",
+    ]
