@@ -7,7 +7,9 @@ import pulumi
 from components.grafana.dashboards import Thresholds, render_dashboards
 from components.grafana.provisioning import (
     ADMIN_PASSWORD_FILE,
+    DASHBOARDS_DIR,
     DATASOURCES_PATH,
+    DEFAULT_SCRAPE_INTERVAL,
     PORT,
     PROVIDER_PATH,
     grafana_environment,
@@ -17,11 +19,9 @@ from components.grafana.provisioning import (
 from components.grafana.settings import GrafanaConfig
 from components.platform.base import Platform
 from components.platform.images import IMAGES
-from components.platform.spec import ConfigFile, Port, SecretFile, Workload, http_health
+from components.platform.spec import ConfigFile, Metrics, Port, SecretFile, Workload, http_health
 
 GRAFANA_UID = 472  # the official image's `grafana` user
-# Outside the writable data dir: a tmpfs or emptyDir there would hide them.
-DASHBOARDS_DIR = "/etc/grafana/dashboards"
 
 
 @dataclass
@@ -35,6 +35,8 @@ class GrafanaArgs:
     admin_password: pulumi.Input[str]
     platform: Platform
     publish_port: int | None = None
+    prometheus_scrape_interval: str = DEFAULT_SCRAPE_INTERVAL
+    """Prometheus' scrape interval: the datasource's `timeInterval`, the floor of `$__rate_interval`."""
 
 
 class Grafana(pulumi.ComponentResource):
@@ -54,7 +56,12 @@ class Grafana(pulumi.ComponentResource):
                 image=IMAGES["grafana"].reference(args.config.version),
                 env=grafana_environment(ADMIN_PASSWORD_FILE),
                 files=(
-                    ConfigFile(DATASOURCES_PATH, render_datasources(args.prometheus_url, args.jaeger_url)),
+                    ConfigFile(
+                        DATASOURCES_PATH,
+                        render_datasources(
+                            args.prometheus_url, args.jaeger_url, args.prometheus_scrape_interval
+                        ),
+                    ),
                     ConfigFile(PROVIDER_PATH, render_dashboard_provider(DASHBOARDS_DIR)),
                     *dashboards,
                 ),
@@ -62,6 +69,9 @@ class Grafana(pulumi.ComponentResource):
                 ports=(Port("http", PORT, publish=args.publish_port),),
                 writable_dirs=("/var/lib/grafana", "/tmp"),
                 health=http_health("/api/health", PORT),
+                # Grafana serves /metrics on its HTTP port (unauthenticated by default): scraped so
+                # that `TargetDown` notices a Grafana down.
+                metrics=Metrics(PORT),
                 resources=args.config.resources,
                 run_as_user=GRAFANA_UID,
             ),

@@ -1,8 +1,16 @@
-"""Grafana provisioning and dashboards: fixed uids, thresholds from the alert catalog, no anonymous access."""
+"""Grafana 12 provisioning and dashboards, checked by structure (no Grafana server can run here).
+
+Fixed uids valid for Grafana 12, every datasource reference provisioned, React panels only,
+every query valid PromQL for the pinned promtool, thresholds from the alert catalog, the JSON
+exactly what the foundation SDK's own models read and write, no anonymous access.
+"""
 
 import json
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pytest
 import yaml
 
 from components.grafana.dashboards import (
@@ -16,16 +24,48 @@ from components.grafana.dashboards import (
 )
 from components.grafana.provisioning import (
     ADMIN_PASSWORD_FILE,
-    DASHBOARDS_DIR,
-    PROMETHEUS_UID,
+    check_uid,
     grafana_environment,
-    render_dashboard_provider,
     render_datasources,
 )
 from components.prometheus.alerts import AlertsConfig
+from infra.mockrun import ProgramRun
+from infra.render import config_files
 from infra.wiring import dashboard_thresholds
+from tests.conftest import run_stack
 
 from .promql import dashboard_exprs, panels
+from .tools import assert_ok, run_tool
+
+GRAFANA_12_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+"""Grafana 12's rule for datasource and dashboard uids (`failWrongDSUID` enforces it for datasources)."""
+
+REACT_PANELS = frozenset(
+    {"timeseries", "stat", "gauge", "bargauge", "table", "text", "row", "barchart", "piechart", "heatmap",
+     "histogram", "state-timeline", "status-history", "logs", "traces", "nodeGraph", "dashlist", "alertlist",
+     "annolist", "news", "xychart", "trend", "candlestick", "geomap", "canvas", "flamegraph", "datagrid"}
+)  # fmt: skip
+"""Core panels of Grafana 12; its Angular panels (`graph`, `singlestat`, `table-old`, ...) are gone."""
+
+BUILTIN_VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "__range": "6h"}
+"""Grafana's own query variables, with values such as Grafana would put in."""
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_LABEL_VALUES = re.compile(r"^label_values\((.+),\s*\w+\)$")
+
+DISTINCT_CATALOG = AlertsConfig(
+    dashboard_p95_target_ms=1234,
+    p95_warning_ms=1777,
+    error_rate_warning=0.031,
+    error_rate_critical=0.067,
+    token_baseline_per_request=71,
+    token_increase_factor=1.3,
+    dashboard_quality_target=0.83,
+    quality_critical=0.71,
+    dashboard_cache_hit_target=0.29,
+    cache_hit_rate_low=0.17,
+    redis_memory_ratio=0.87,
+)
+"""A catalog whose every dashboard line differs from the defaults and from each other."""
 
 
 def dashboards(cfg: AlertsConfig | None = None) -> dict[str, dict[str, Any]]:
@@ -35,6 +75,32 @@ def dashboards(cfg: AlertsConfig | None = None) -> dict[str, dict[str, Any]]:
     }
 
 
+def deployed_dashboards(run: ProgramRun) -> dict[str, str]:
+    """The dashboard JSON files the stack deploys, {file name: text}."""
+    return {
+        key.split("/", 1)[1]: text
+        for key, text in config_files(run).items()
+        if key.startswith("grafana/") and key.endswith(".json")
+    }
+
+
+def deployed_datasources(run: ProgramRun) -> list[dict[str, Any]]:
+    return list(yaml.safe_load(config_files(run)["grafana/datasources-perfstack.yaml"])["datasources"])
+
+
+def deployed_paths(run: ProgramRun) -> list[str]:
+    """Where the Grafana workload's files land in its container (Docker uploads or Kubernetes mounts)."""
+    for resource in run.resources:
+        if resource.name != "grafana":
+            continue
+        if resource.type == "docker:index/container:Container":
+            return [upload["file"] for upload in resource.inputs["uploads"]]
+        if resource.type == "kubernetes:apps/v1:Deployment":
+            (container,) = resource.inputs["spec"]["template"]["spec"]["containers"]
+            return [mount["mountPath"] for mount in container["volumeMounts"] if "subPath" in mount]
+    raise AssertionError("no grafana workload")
+
+
 def panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
     (found,) = [p for p in panels(dashboard) if p.get("title") == title]
     return found
@@ -42,6 +108,27 @@ def panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
 
 def steps(p: dict[str, Any]) -> list[tuple[float | None, str]]:
     return [(s["value"], s["color"]) for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+
+def datasource_refs(node: Any) -> list[Any]:
+    """Every `datasource` value anywhere in a dashboard: panels, targets, variables, annotations."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k == "datasource"]
+        return found + [ref for v in node.values() for ref in datasource_refs(v)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in datasource_refs(item)]
+    return []
+
+
+def plain_promql(expr: str, variables: dict[str, str]) -> str:
+    """``expr`` with each Grafana variable replaced by a value; an undefined variable fails the test."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in variables, f"{expr!r} uses ${name}, which the dashboard does not define"
+        return variables[name]
+
+    return _VARIABLE.sub(value, expr)
 
 
 def test_dashboards_have_fixed_file_names_uids_and_titles() -> None:
@@ -57,6 +144,119 @@ def test_rendering_is_deterministic() -> None:
     assert render_dashboards(dashboard_thresholds(AlertsConfig())) == render_dashboards(
         dashboard_thresholds(AlertsConfig())
     )
+
+
+def test_dashboard_json_is_exactly_what_the_sdk_models_read_and_write() -> None:
+    # Decoding into the SDK's typed models and encoding again loses any field the SDK's Grafana
+    # schema does not know and changes any value of the wrong type: the JSON must survive intact.
+    # (Imported here: components.grafana.dashboards imports the SDK with its v2-schema hint silenced.)
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.cog.plugins import register_default_plugins
+    from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
+
+    register_default_plugins()
+    for name, text in render_dashboards(dashboard_thresholds(AlertsConfig())).items():
+        again = JSONEncoder(sort_keys=True, indent=2).encode(DashboardModel.from_json(json.loads(text)))
+        assert again + "\n" == text, name
+
+
+def test_dashboards_keep_the_schema_version_the_sdk_emits() -> None:
+    from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
+
+    emitted = DashboardModel().schema_version
+    assert {name: d["schemaVersion"] for name, d in dashboards().items()} == dict.fromkeys(
+        dashboards(), emitted
+    )
+
+
+def test_deployed_dashboard_uids_are_unique_and_valid_for_grafana_12(stack_run: ProgramRun) -> None:
+    uids = [json.loads(text)["uid"] for text in deployed_dashboards(stack_run).values()]
+    assert len(uids) == 3 and len(set(uids)) == len(uids), uids
+    assert [uid for uid in uids if not GRAFANA_12_UID.match(uid)] == []
+
+
+def test_provisioned_datasource_uids_are_unique_and_valid_for_grafana_12(stack_run: ProgramRun) -> None:
+    uids = [d["uid"] for d in deployed_datasources(stack_run)]
+    assert len(set(uids)) == len(uids), uids
+    assert [uid for uid in uids if not GRAFANA_12_UID.match(uid)] == []
+
+
+@pytest.mark.parametrize("uid", ["", "a" * 41, "prom.main", "prom main", "prometheus/1"])
+def test_uid_check_refuses_what_grafana_12_refuses(uid: str) -> None:
+    with pytest.raises(ValueError, match="uid"):
+        check_uid(uid, "datasource")
+
+
+def test_every_datasource_reference_names_a_provisioned_datasource_of_its_type(stack_run: ProgramRun) -> None:
+    provisioned = {(d["type"], d["uid"]) for d in deployed_datasources(stack_run)}
+    for name, text in deployed_dashboards(stack_run).items():
+        refs = datasource_refs(json.loads(text))
+        assert refs, f"{name} refers to no datasource: the walk is broken"
+        # A bare string is a datasource *name*, which Grafana 12 resolves only by luck.
+        assert [r for r in refs if not isinstance(r, dict) or (r["type"], r["uid"]) not in provisioned] == []
+
+
+def test_exemplar_trace_links_point_at_a_provisioned_datasource(stack_run: ProgramRun) -> None:
+    datasources = deployed_datasources(stack_run)
+    uids = {d["uid"] for d in datasources}
+    links = [
+        link["datasourceUid"]
+        for d in datasources
+        for link in (d.get("jsonData") or {}).get("exemplarTraceIdDestinations", [])
+    ]
+    assert links and set(links) <= uids
+
+
+def test_panels_are_react_panels_grafana_12_ships(stack_run: ProgramRun) -> None:
+    types = {p["type"] for text in deployed_dashboards(stack_run).values() for p in panels(json.loads(text))}
+    assert types - REACT_PANELS == set()
+
+
+def test_panel_ids_are_unique_within_each_dashboard() -> None:
+    for name, dashboard in dashboards().items():
+        ids = [p["id"] for p in panels(dashboard)]
+        assert len(set(ids)) == len(ids), name
+
+
+def test_every_query_parses_with_promtool_once_grafana_variables_are_substituted(
+    stack_run: ProgramRun, tmp_path: Path
+) -> None:
+    exprs: list[str] = []
+    for text in deployed_dashboards(stack_run).values():
+        defined = json.loads(text).get("templating", {}).get("list", [])
+        for variable in defined:
+            match = _LABEL_VALUES.match(variable["query"])
+            assert match, f"variable {variable['name']}: {variable['query']!r} is not label_values(...)"
+            exprs.append(match.group(1))
+        # A variable reaches PromQL as its allValue ("All") or, multi-valued, as a regex alternation.
+        for choice in ("all", "multi"):
+            variables = BUILTIN_VARIABLES | {
+                v["name"]: v["allValue"] if choice == "all" else "(api|worker)" for v in defined
+            }
+            exprs.extend(plain_promql(e, variables) for e in dashboard_exprs(text))
+    # promtool has no bare "parse this expression": each one becomes a recording rule.
+    rules = [{"record": f"dashboard:query:{i}", "expr": e} for i, e in enumerate(exprs)]
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = run_tool("promtool", "check", "rules", str(path))
+    assert_ok(result)
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+@pytest.mark.parametrize("cfg", [AlertsConfig(), DISTINCT_CATALOG], ids=["defaults", "distinct"])
+def test_every_panel_threshold_is_a_line_of_the_alert_catalog(cfg: AlertsConfig) -> None:
+    catalog = set(vars(dashboard_thresholds(cfg)).values())
+    stray = []
+    for name, dashboard in dashboards(cfg).items():
+        for p in panels(dashboard):
+            defaults = p.get("fieldConfig", {}).get("defaults", {})
+            lines = {
+                s["value"] for s in defaults.get("thresholds", {}).get("steps", []) if s["value"] is not None
+            }
+            # Status panels (UP/DOWN, OK/FAILED value mappings) switch at 1, not at a catalog line.
+            allowed = {1} if defaults.get("mappings") else catalog
+            stray += [(name, p["title"], v) for v in lines - allowed]
+    assert stray == []
 
 
 def test_latency_panel_is_yellow_above_target_and_red_above_warning_threshold() -> None:
@@ -93,16 +293,15 @@ def test_redis_dashboard_shows_persistence_status_and_memory_against_maxmemory()
         assert metric in exprs
 
 
-def test_every_query_uses_the_provisioned_prometheus_datasource() -> None:
-    provisioned = yaml.safe_load(render_datasources("http://p:9090", "http://j:16686"))["datasources"]
+def test_every_query_uses_the_provisioned_prometheus_datasource(stack_run: ProgramRun) -> None:
     used = {
         (t["datasource"]["type"], t["datasource"]["uid"])
-        for d in dashboards().values()
-        for p in panels(d)
+        for text in deployed_dashboards(stack_run).values()
+        for p in panels(json.loads(text))
         for t in p.get("targets", [])
     }
-    assert used == {("prometheus", PROMETHEUS_UID)}
-    assert PROMETHEUS_UID in {d["uid"] for d in provisioned}
+    prometheus = {(d["type"], d["uid"]) for d in deployed_datasources(stack_run) if d["type"] == "prometheus"}
+    assert used == prometheus and len(prometheus) == 1
 
 
 def test_datasources_have_fixed_uids_and_the_given_urls() -> None:
@@ -114,10 +313,28 @@ def test_datasources_have_fixed_uids_and_the_given_urls() -> None:
     }
 
 
-def test_dashboard_provider_loads_the_dashboards_dir_into_the_perfstack_folder() -> None:
-    (provider,) = yaml.safe_load(render_dashboard_provider())["providers"]
-    assert (provider["folder"], provider["options"]["path"]) == ("perfstack", DASHBOARDS_DIR)
-    assert DASHBOARDS_DIR == "/var/lib/grafana/dashboards"
+def test_prometheus_datasource_time_interval_is_the_scrape_interval() -> None:
+    run = run_stack("staging", overrides={"prometheus.scrapeInterval": "5s", "alerts.rateWindow": "1m"})
+    (prometheus,) = [d for d in deployed_datasources(run) if d["type"] == "prometheus"]
+    assert prometheus["jsonData"]["timeInterval"] == "5s"
+
+
+def test_prometheus_datasource_time_interval_defaults_to_prometheus_default(stack_run: ProgramRun) -> None:
+    (prometheus,) = [d for d in deployed_datasources(stack_run) if d["type"] == "prometheus"]
+    assert prometheus["jsonData"]["timeInterval"] == "15s"
+
+
+def test_provisioning_files_are_where_grafana_reads_them(stack_run: ProgramRun) -> None:
+    root = PurePosixPath(grafana_environment()["GF_PATHS_PROVISIONING"])
+    yaml_dirs = {PurePosixPath(p).parent for p in deployed_paths(stack_run) if p.endswith(".yaml")}
+    assert yaml_dirs == {root / "datasources", root / "dashboards"}
+
+
+def test_dashboard_provider_reads_the_directory_the_dashboards_are_deployed_to(stack_run: ProgramRun) -> None:
+    (provider,) = yaml.safe_load(config_files(stack_run)["grafana/dashboards-perfstack.yaml"])["providers"]
+    json_dirs = {str(PurePosixPath(p).parent) for p in deployed_paths(stack_run) if p.endswith(".json")}
+    assert json_dirs == {provider["options"]["path"]}
+    assert provider["folder"] == "perfstack"
 
 
 def test_grafana_disables_anonymous_access_and_reads_admin_password_from_file() -> None:

@@ -1,0 +1,1 @@
+"""The Prometheus, Alertmanager and Jaeger servers at the pinned versions, started with each stack's files."""
