@@ -69,3 +69,16 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     assert path, f"{name} is not installed (see .ci/run for the install step)"
     return path
+
+
+@pytest.fixture(scope="session")
+def engine_bin() -> Path | None:
+    """Where the engine kit's `pulumi`, language host and Kubernetes provider are.
+
+    None when the engine is the official CLI on PATH (GitHub Actions installs
+    it; it fetches the provider itself). Skips when there is neither, or
+    fails under ``PERFSTACK_REQUIRE_TOOLS=1``.
+    """
+    if installed("engine") is None and shutil.which("pulumi") is not None:
+        return None
+    return built_tool("engine") / "bin"

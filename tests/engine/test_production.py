@@ -1,0 +1,181 @@
+"""`pulumi preview`/`up`/`refresh`/`destroy` of production with the real engine against a real API server.
+
+The tests of this module share one stack on the session's local cluster and
+run in file order, as an operator would: deploy, deploy again, change one
+line at a time, refresh, destroy. What a reviewer reads (`pulumi preview
+--diff --json`) is asserted per config line against the README's runbook.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.mockrun import ProgramRun
+from tests.engine.cluster import LocalCluster
+from tests.engine.project import Preview, PulumiProject, mock_objects, render_changes, unexplained_warnings
+
+pytestmark = pytest.mark.engine
+
+NAMESPACE = "perfstack"
+# What holds data or credentials: a config line of the runbook must never replace or delete these.
+STATEFUL_TYPES = (
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:core/v1:Secret",
+)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, cluster: LocalCluster, engine_bin: Path | None
+) -> Iterator[PulumiProject]:
+    """The production stack with its secrets set, not yet deployed; destroyed at the end if still up."""
+    project = PulumiProject(
+        tmp_path_factory.mktemp("production"), engine_bin, stack="production", kubeconfig=cluster.kubeconfig
+    )
+    project.set_secrets()
+    yield project
+    project.run("destroy", "--yes", "--stack", "production", check=False)
+
+
+def live_objects(cluster: LocalCluster, kinds: str) -> list[dict[str, Any]]:
+    """Every object of ``kinds`` (comma separated) in the stack's namespace."""
+    return json.loads(cluster.kubectl("get", kinds, "-n", NAMESPACE, "-o", "json").stdout)["items"]
+
+
+def live_env(cluster: LocalCluster, deployment: str) -> dict[str, str]:
+    (item,) = [o for o in live_objects(cluster, "deployments") if o["metadata"]["name"] == deployment]
+    (container,) = item["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def changed(preview: Preview) -> dict[tuple[str, str], str]:
+    """(type, name) → operation of every step that is not `same`."""
+    return {(s.type, s.name): s.op for s in preview.changed()}
+
+
+def assert_nothing_stateful_replaced(preview: Preview) -> None:
+    touched = [s for s in preview.changed() if s.type in STATEFUL_TYPES and s.op not in ("update", "same")]
+    assert not touched, [(s.type, s.name, s.op) for s in touched]
+
+
+def test_preview_with_the_policy_pack_then_up_deploys_every_object_of_the_mock_render(
+    stack: PulumiProject, cluster: LocalCluster, production: ProgramRun
+) -> None:
+    preview = stack.preview()
+    assert set(preview.ops()) == {"create"}, preview.ops()
+    assert not unexplained_warnings(preview.diagnostics)
+
+    result = stack.up()
+
+    assert not unexplained_warnings(result.diagnostics)
+    kinds = ",".join(sorted({kind.lower() for kind, _ in mock_objects(production)}))
+    deployed = {(o["kind"], o["metadata"]["name"]) for o in live_objects(cluster, kinds)}
+    missing = {
+        (kind, name)
+        for kind, name in mock_objects(production)
+        if not any(k == kind and (n == name or n.startswith(f"{name}-")) for k, n in deployed)
+    }
+    assert not missing
+
+
+def test_every_workload_rolled_out_with_ready_pods_and_no_pod_was_refused(cluster: LocalCluster) -> None:
+    workloads = live_objects(cluster, "deployments,statefulsets")
+    assert workloads
+    for workload in workloads:
+        status, wanted = workload["status"], workload["spec"]["replicas"]
+        assert status.get("readyReplicas", 0) == wanted, workload["metadata"]["name"]
+    assert not cluster.events(NAMESPACE, reason="FailedCreate")
+    claims = live_objects(cluster, "persistentvolumeclaims")
+    assert claims and {c["status"]["phase"] for c in claims} == {"Bound"}
+
+
+def test_a_second_up_changes_nothing(stack: PulumiProject) -> None:
+    preview = stack.preview()
+
+    assert set(preview.change_summary) == {"same"}, preview.change_summary
+
+
+def test_a_canary_weight_change_updates_only_the_httproute_as_the_render_says(
+    stack: PulumiProject, tmp_path: Path
+) -> None:
+    stack.set_path("services.api.canary.weight", "50")
+
+    preview = stack.preview()
+
+    assert changed(preview) == {(HTTPROUTE, "api-route"): "update"}
+    assert render_changes(tmp_path, "production", "services.api.canary.weight=50") == set(changed(preview))
+    stack.up()
+
+
+def test_the_kill_switch_updates_the_tracks_env_and_the_route_and_replaces_nothing_stateful(
+    stack: PulumiProject, cluster: LocalCluster
+) -> None:
+    stack.run("config", "set", "perfstack:killSwitch", "true", "--stack", "production")
+
+    preview = stack.preview()
+
+    assert_nothing_stateful_replaced(preview)
+    assert changed(preview) == {
+        (DEPLOYMENT, "api-stable"): "update",
+        (DEPLOYMENT, "api-canary"): "update",
+        (HTTPROUTE, "api-route"): "update",
+    }
+    stack.up()
+    for track in ("api-stable", "api-canary"):
+        env = live_env(cluster, track)
+        assert env["DISABLE_ALL_OPTIMIZATIONS"] == "true"
+        assert {v for k, v in env.items() if k.startswith(("FEATURE_", "ENABLE_"))} == {"false"}
+
+
+def test_a_version_rollback_updates_only_the_stable_deployment(
+    stack: PulumiProject, cluster: LocalCluster
+) -> None:
+    stack.set_path("services.api.stable.version", "1.4.1")
+
+    preview = stack.preview()
+
+    assert changed(preview) == {(DEPLOYMENT, "api-stable"): "update"}
+    stack.up()
+    (stable,) = [o for o in live_objects(cluster, "deployments") if o["metadata"]["name"] == "api-stable"]
+    assert stable["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4.1")
+    assert stable["status"].get("readyReplicas") == stable["spec"]["replicas"]
+
+
+def test_refresh_finds_no_drift(stack: PulumiProject) -> None:
+    preview = stack.refresh_preview()
+
+    assert set(preview.change_summary) == {"same"}, changed(preview)
+
+
+def test_the_policy_pack_stops_a_preview_that_breaks_a_mandatory_policy(stack: PulumiProject) -> None:
+    stack.set_path("redis.replicas", "2")
+    try:
+        result = stack.run(
+            "preview", "--stack", "production", "--policy-pack", str(stack.policy_dir), check=False
+        )
+    finally:
+        stack.set_path("redis.replicas", "3")
+
+    assert result.returncode != 0
+    assert "redis-sentinel-ha" in result.stdout + result.stderr
+
+
+def test_destroy_removes_everything_the_stack_created(stack: PulumiProject, cluster: LocalCluster) -> None:
+    stack.run("destroy", "--yes", "--skip-preview", "--stack", "production")
+
+    namespaces = json.loads(cluster.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+    assert NAMESPACE not in {
+        n["metadata"]["name"] for n in namespaces if n["status"].get("phase") != "Terminating"
+    }
+    exported = json.loads(stack.run("stack", "export", "--stack", "production").stdout)
+    assert [r["type"] for r in exported["deployment"].get("resources") or []] in ([], ["pulumi:pulumi:Stack"])
