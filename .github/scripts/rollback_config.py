@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Applies a one-line rollback to `Pulumi.<stack>.yaml`, as `pulumi config set --path` would.
+"""Applies a one-line rollback to `Pulumi.<stack>.yaml` with `pulumi config set`.
 
 Actions (DESIGN.md, "Feature flags and rollback"):
 
@@ -7,11 +7,25 @@ Actions (DESIGN.md, "Feature flags and rollback"):
 - version-back:  perfstack:services.<service>.stable.version = <version>
 - kill-switch:   perfstack:killSwitch = true
 
-The file is edited as text so its comments, order and quoting stay as they
-are: only the one value changes (or, when the key is absent, one line is
-added). The result is then parsed with PyYAML and must equal the old
-document with exactly that key changed; otherwise the file is left alone.
-Inputs are checked first, with errors that name the config key.
+Inputs are checked first, with errors that name the config key. The edit is
+then made by the CLI, as the runbook makes it by hand:
+`pulumi config set [--path] <key> <value> --type <type> --stack <stack>`, run
+in the project directory with the `pulumi` on PATH (it needs the stack's
+backend, so the environment must give its credentials). The kill switch is
+written as the string "true", the form the CLI gives every top-level value, so
+a later `config set` leaves its line alone.
+
+The CLI re-serialises the whole file, so the result is checked before it is
+kept (the one-key guard): it must parse to the old document with exactly that
+key changed, and differ from the old text in exactly one changed or one added
+line. Otherwise the old file is written back byte for byte and the rollback is
+refused with a message naming the key: a stack file that is not in the CLI's
+form (a bare `false` at the top level, two spaces before a comment) would
+otherwise be committed with changes nobody asked for.
+
+`--dry-run` checks the inputs and prints the planned change without the CLI
+and without writing anything (the workflow runs it before approval, without
+backend credentials).
 
 Exit codes: 0 changed (or would change, with --dry-run), 2 refused.
 """
@@ -21,6 +35,8 @@ import copy
 import difflib
 import json
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,14 +49,12 @@ PROJECT = "perfstack"
 ACTIONS = ("canary-off", "version-back", "kill-switch")
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# An OCI image tag: what a stable version becomes (`image:version`); it also
-# keeps anything that could break the YAML line out of the file.
+# An OCI image tag: what a stable version becomes (`image:version`). It never
+# starts with "-", so the CLI cannot read it as a flag.
 VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-
-# `key: rest` on a block-mapping line; keys may contain colons (perfstack:services).
-KEY_LINE = re.compile(r"""^(?P<indent> *)(?P<key>"[^"]*"|'[^']*'|[^\s#'"-][^#]*?) *:(?: +(?P<rest>.*)|$)""")
-# A scalar value followed by an optional comment.
-VALUE_AND_COMMENT = re.compile(r"""^(?P<value>(?:"[^"]*"|'[^']*'|[^#"'])*?)(?P<comment>\s+#.*)?$""")
+CLI = "pulumi"
+CLI_TIMEOUT_S = 300
+DOCS = "docs/ci-cd.md, 'Rolling back from GitHub'"
 
 
 class RollbackError(Exception):
@@ -52,7 +66,7 @@ class Change:
     """One config value to set, addressed by its path under `config:`."""
 
     path: tuple[str, ...]
-    value: Any
+    value: bool | int | str
     old_value: Any
 
     @property
@@ -62,14 +76,57 @@ class Change:
 
     @property
     def rendered(self) -> str:
-        """The value as YAML text (JSON scalars are valid YAML; strings stay quoted like the stack files)."""
+        """The value as the output shows it (JSON: strings quoted, true/false bare)."""
         return json.dumps(self.value)
+
+    @property
+    def nested(self) -> bool:
+        """Whether the key is a path inside a top-level value (set with `--path`)."""
+        return len(self.path) > 1
+
+    @property
+    def cli_value(self) -> str:
+        """The value as the command line gives it to `pulumi config set`."""
+        return self.value if isinstance(self.value, str) else json.dumps(self.value)
+
+    @property
+    def cli_type(self) -> str:
+        """`--type`: string at the top level (as the CLI writes every such value), else the value's own."""
+        if not self.nested or isinstance(self.value, str):
+            return "string"
+        return "bool" if isinstance(self.value, bool) else "int"
+
+    @property
+    def stored(self) -> Any:
+        """The value the stack file holds afterwards, as PyYAML reads it."""
+        return self.value if self.nested else self.cli_value
+
+    def command(self, stack: str) -> list[str]:
+        """The `pulumi config set` arguments (after the executable) that make this change."""
+        path = ["--path"] if self.nested else []
+        return [
+            "config",
+            "set",
+            *path,
+            self.key,
+            self.cli_value,
+            "--type",
+            self.cli_type,
+            "--stack",
+            stack,
+            "--non-interactive",
+        ]
 
 
 def _mapping(value: Any, key: str, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise RollbackError(f"{key}: {what} is not set in the stack file")
     return value
+
+
+def _as_bool(value: Any) -> Any:
+    """A config boolean as the program reads it: true/false, or the strings "true"/"false" the CLI writes."""
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
 
 
 def plan_change(config: Mapping[str, Any], action: str, service: str, version: str | None) -> Change:
@@ -106,134 +163,59 @@ def plan_change(config: Mapping[str, Any], action: str, service: str, version: s
         return Change((services_key, service, "stable", "version"), version, current)
 
     key = f"{PROJECT}:killSwitch"
-    current = config.get(key, False)
+    current = _as_bool(config.get(key, False))
     if current is True:
         raise RollbackError(f"{key} is already true: nothing to roll back")
     return Change((key,), True, current)
 
 
-# --- text editing ----------------------------------------------------------------
+# --- the edit: pulumi config set, then the one-key guard ----------------------------
 
 
-def _significant(line: str) -> bool:
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith("#") and stripped not in ("---", "...")
+def run_config_set(project_dir: Path, stack: str, change: Change) -> None:
+    """Run `pulumi config set` for ``change`` in ``project_dir``; a RollbackError if it cannot or fails."""
+    cli = shutil.which(CLI)
+    if cli is None:
+        raise RollbackError(
+            f"{change.key}: the pulumi CLI is not on PATH; install it "
+            "(https://www.pulumi.com/docs/install/), or check the input with --dry-run"
+        )
+    try:
+        result = subprocess.run(
+            [cli, *change.command(stack)],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RollbackError(
+            f"{change.key}: `pulumi config set` did not finish in {CLI_TIMEOUT_S}s"
+        ) from error
+    if result.returncode != 0:
+        output = result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}"
+        raise RollbackError(f"{change.key}: `pulumi config set` failed: {output}")
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+def _canonical(value: Any) -> str:
+    """A scalar or subtree with its type: "false" is not false, and 1.0 is not 1."""
+    return json.dumps(value, sort_keys=True, default=repr)
 
 
-def _unquote(key: str) -> str:
-    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] and key[0] in "'\"" else key.strip()
+def _leaves(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """Every leaf of a parsed document (lists are leaves) by its key path, typed by ``_canonical``."""
+    if isinstance(node, dict) and node:
+        leaves: dict[tuple[str, ...], str] = {}
+        for key, value in node.items():
+            leaves.update(_leaves(value, (*prefix, str(key))))
+        return leaves
+    return {prefix: _canonical(node)}
 
 
-@dataclass(frozen=True)
-class _Block:
-    """The lines of one block mapping: children live in [start, end) at more than ``parent_indent``."""
-
-    start: int
-    end: int
-    parent_indent: int
-
-
-def _children(lines: list[str], block: _Block) -> tuple[int | None, dict[str, int]]:
-    """The indentation of ``block``'s direct children and the line of each child key."""
-    child_indent: int | None = None
-    found: dict[str, int] = {}
-    for index in range(block.start, block.end):
-        line = lines[index]
-        if not _significant(line):
-            continue
-        indent = _indent(line)
-        if child_indent is None:
-            child_indent = indent
-        if indent != child_indent:
-            continue
-        match = KEY_LINE.match(line)
-        if match:
-            found.setdefault(_unquote(match["key"]), index)
-    return child_indent, found
-
-
-def _block_under(lines: list[str], key_line: int) -> _Block:
-    """The block mapping nested under the key on ``key_line``."""
-    indent = _indent(lines[key_line])
-    end = key_line + 1
-    while end < len(lines) and (not _significant(lines[end]) or _indent(lines[end]) > indent):
-        end += 1
-    return _Block(key_line + 1, end, indent)
-
-
-def _last_significant(lines: list[str], block: _Block) -> int:
-    return max((i for i in range(block.start, block.end) if _significant(lines[i])), default=block.start - 1)
-
-
-def _replace_scalar(line: str, rest_start: int, key: str, rendered: str) -> str:
-    match = VALUE_AND_COMMENT.match(line[rest_start:])
-    if not match or not match["value"].strip() or match["value"].strip()[0] in "{[|>&*!":
-        raise RollbackError(f"{key}: the stack file does not hold a plain value here; edit it by hand")
-    return line[:rest_start] + rendered + (match["comment"] or "")
-
-
-def _edit_flow_mapping(line: str, rest_start: int, field: str, key: str, rendered: str) -> str:
-    """Set ``field`` inside a one-line flow mapping such as `canary: {version: "1.5.0", weight: 10}`."""
-    rest = line[rest_start:]
-    match = VALUE_AND_COMMENT.match(rest)
-    flow = (match["value"] if match else rest).rstrip()
-    if not (flow.startswith("{") and flow.endswith("}")) or flow.count("{") != 1:
-        raise RollbackError(f"{key}: the stack file's layout here is not supported; edit it by hand")
-    comment = rest[len(flow) :] if match else ""
-    field_re = re.compile(
-        rf"(?P<head>[{{,]\s*{re.escape(field)}\s*:\s*)(?P<value>[^,}}]*?)(?P<tail>\s*[,}}])"
-    )
-    if field_re.search(flow):
-        flow = field_re.sub(lambda m: m["head"] + rendered + m["tail"], flow, count=1)
-    else:
-        body = flow[1:-1].rstrip()
-        flow = "{" + (f"{body}, " if body.strip() else "") + f"{field}: {rendered}" + "}"
-    return line[:rest_start] + flow + comment
-
-
-def edit_text(text: str, change: Change) -> str:
-    """``text`` with ``change`` made: one value replaced, or one line added where the key is absent."""
-    lines = text.splitlines(keepends=True)
-    path = ("config", *change.path)
-    block = _Block(0, len(lines), -1)
-    for depth, segment in enumerate(path):
-        child_indent, children = _children(lines, block)
-        is_last = depth == len(path) - 1
-        if segment not in children:
-            if not is_last:
-                raise RollbackError(f"{change.key}: {segment} is not in the stack file; edit it by hand")
-            indent = child_indent if child_indent is not None else block.parent_indent + 2
-            new_line = f"{' ' * indent}{segment}: {change.rendered}\n"
-            at = _last_significant(lines, block) + 1
-            if at > 0 and not lines[at - 1].endswith("\n"):
-                lines[at - 1] += "\n"
-            lines.insert(at, new_line)
-            return "".join(lines)
-        index = children[segment]
-        line = lines[index].rstrip("\n")
-        newline = lines[index][len(line) :]
-        match = KEY_LINE.match(line)
-        assert match  # _children only returns key lines
-        rest_start = match.start("rest") if match["rest"] is not None else len(line)
-        rest = (match["rest"] or "").strip()
-        if is_last:
-            lines[index] = _replace_scalar(line, rest_start, change.key, change.rendered) + newline
-            return "".join(lines)
-        if rest.startswith("{") and depth == len(path) - 2:
-            lines[index] = (
-                _edit_flow_mapping(line, rest_start, path[-1], change.key, change.rendered) + newline
-            )
-            return "".join(lines)
-        if rest and not rest.startswith("#"):
-            raise RollbackError(
-                f"{change.key}: the stack file's layout at {segment} is not supported; edit it by hand"
-            )
-        block = _block_under(lines, index)
-    raise AssertionError("unreachable: the loop returns at the last path segment")
+def _describe(path: tuple[str, ...]) -> str:
+    """A document path as the config key it is (`config.` dropped), or the top-level key."""
+    return ".".join(path[1:] if path[:1] == ("config",) and len(path) > 1 else path)
 
 
 def _set_in(document: dict[str, Any], path: Sequence[str], value: Any) -> None:
@@ -243,50 +225,94 @@ def _set_in(document: dict[str, Any], path: Sequence[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def apply_change(text: str, change: Change) -> str:
-    """The edited text, verified: it parses to the old document with exactly ``change`` made."""
-    before = yaml.safe_load(text)
-    edited = edit_text(text, change)
+def check_edit(before: str, after: str, change: Change, file_name: str) -> None:
+    """The one-key guard: ``after`` must be ``before`` with exactly ``change`` made, in one line.
+
+    The parsed document must differ only at the key (types included), and the
+    text in exactly one changed or one added line; otherwise a RollbackError
+    names the key and what else changed.
+    """
     try:
-        after = yaml.safe_load(edited)
+        edited = yaml.safe_load(after)
     except yaml.YAMLError as error:
         raise RollbackError(
-            f"{change.key}: the edit would break the YAML ({error}); edit it by hand"
+            f"{change.key}: `pulumi config set` left {file_name} unreadable ({error})"
         ) from error
-    expected = copy.deepcopy(before)
-    _set_in(expected["config"], change.path, change.value)
-    if after != expected:
-        raise RollbackError(f"{change.key}: the edit would change more than this key; edit it by hand")
-    changed = [
-        line for line in difflib.ndiff(text.splitlines(), edited.splitlines()) if line[:2] in ("- ", "+ ")
-    ]
-    if len(changed) > 2:
-        raise RollbackError(f"{change.key}: the edit touches {len(changed)} lines, not one; edit it by hand")
-    return edited
+    expected = copy.deepcopy(yaml.safe_load(before))
+    _set_in(expected["config"], change.path, change.stored)
+    want, got = _leaves(expected), _leaves(edited)
+    target = ("config", *change.path)
+    differ = {p for p in want.keys() | got.keys() if want.get(p) != got.get(p)}
+    if differ - {target}:
+        raise RollbackError(
+            f"{change.key}: `pulumi config set` would also change "
+            f"{', '.join(sorted(map(_describe, differ - {target})))} in {file_name}; "
+            f"put the stack file in the CLI's form ({DOCS}) or edit it by hand"
+        )
+    if differ:
+        raise RollbackError(
+            f"{change.key}: `pulumi config set` would write {got.get(target)} here, not {want[target]}; "
+            "edit it by hand"
+        )
+    old_lines = before.splitlines(keepends=True)
+    edits = _line_edits(old_lines, after.splitlines(keepends=True))
+    if len(edits) == 1 and edits[0][1:] in ((1, 1), (0, 1)):
+        return
+    count = sum(max(removed, added) for _, removed, added in edits)
+    touched = "; ".join(
+        f"line {i + 1}: {old_lines[i].rstrip()!r}"
+        for start, removed, _ in edits
+        for i in range(start, start + removed)
+    )
+    raise RollbackError(
+        f"{change.key}: `pulumi config set` would change {count} lines of {file_name}, not one"
+        + (f" (it rewrites {touched})" if touched else "")
+        + f"; put the stack file in the CLI's form ({DOCS}) or edit it by hand"
+    )
+
+
+def _line_edits(old: list[str], new: list[str]) -> list[tuple[int, int, int]]:
+    """Where ``new`` differs from ``old``: (first old line, old lines removed, new lines added) per hunk."""
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    return [(i1, i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def apply_change(project_dir: Path, stack: str, change: Change) -> None:
+    """Make ``change`` with the CLI and keep it only if the guard passes; else restore the file exactly."""
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    original = stack_file.read_bytes()
+    try:
+        run_config_set(project_dir, stack, change)
+        check_edit(original.decode(), stack_file.read_bytes().decode(), change, stack_file.name)
+    except BaseException:  # interrupted or refused: the file is as it was, whatever the CLI did
+        stack_file.write_bytes(original)
+        raise
 
 
 def rollback(
     project_dir: Path, stack: str, action: str, service: str, version: str | None, dry_run: bool
 ) -> Change:
-    """Plan, apply and (unless ``dry_run``) write the rollback for ``stack``."""
+    """Plan and (unless ``dry_run``) apply the rollback for ``stack``."""
     if not STACK_NAME.match(stack):
         raise RollbackError(f"{stack!r} is not a stack name")
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         raise RollbackError(f"no stack file {stack_file.name} in {project_dir}")
-    text = stack_file.read_text()
-    document = yaml.safe_load(text)
+    try:
+        document = yaml.safe_load(stack_file.read_bytes().decode())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise RollbackError(f"{stack_file.name} is not a readable YAML file ({error})") from error
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise RollbackError(f"{stack_file.name} has no config: section")
     change = plan_change(document["config"], action, service, version)
-    edited = apply_change(text, change)
     if not dry_run:
-        stack_file.write_text(edited)
+        apply_change(project_dir, stack, change)
     return change
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """The command line: exit 0 when the change is made (or would be, with --dry-run), 2 when refused."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stack", required=True, help="stack name: edits Pulumi.<stack>.yaml")
     parser.add_argument("--action", required=True, choices=ACTIONS)
     parser.add_argument(
@@ -294,7 +320,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr:
     )
     parser.add_argument("--version", default="", help="version-back only: the stable version to go back to")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="where the stack files are")
-    parser.add_argument("--dry-run", action="store_true", help="check and print the change, write nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check and print the change; no CLI, writes nothing"
+    )
     args = parser.parse_args(argv)
     try:
         change = rollback(

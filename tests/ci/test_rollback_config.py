@@ -1,35 +1,74 @@
-"""rollback_config.py: each rollback changes exactly one key of a stack file, and bad input is refused."""
+"""rollback_config.py: each rollback changes exactly one line of a stack file, and bad input is refused.
 
+The input checks run in-process and need no CLI. Every test that edits a file
+runs the real `pulumi config set` (engine-marked: `engine_bin` is the CLI that
+tools/build.py builds, or None when the official one is on PATH) on a temp
+project: the repo's `Pulumi.yaml`, one stack file, a `file://` backend.
+"""
+
+import difflib
 import io
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.ci.helpers import REPO, load_script
+from tests.ci.helpers import REPO, SCRIPTS_DIR, load_script
 
 rollback = load_script("rollback_config")
 
+SCRIPT = SCRIPTS_DIR / "rollback_config.py"
+PASSPHRASE = "perfstack-rollback-tests"
+TIMEOUT_S = 120
 STACKS = ("staging", "production")
-# action, extra arguments, the key it changes, the value it sets.
+# action, extra arguments, the key it changes, the value the stack file then holds.
 ACTIONS = [
     ("canary-off", [], ("perfstack:services", "api", "canary", "weight"), 0),
     ("version-back", ["--version", "1.4.1"], ("perfstack:services", "api", "stable", "version"), "1.4.1"),
-    ("kill-switch", [], ("perfstack:killSwitch",), True),
+    ("kill-switch", [], ("perfstack:killSwitch",), "true"),
 ]
+# The runbooks' one-line changes (docs/runbooks/*.md, "How to roll back").
+RUNBOOK_KEYS = [
+    ("services.api.canary.weight", "0"),
+    ("services.api.stable.version", "1.4.1"),
+    ("killSwitch", "true"),
+    ("services.api.features.apiCaching.enabled", "false"),
+]
+# A stack file in the CLI's form, with comments and a flow-mapped canary track.
+COMMENTED = (
+    "# A stack for the tests.\n"
+    "config:\n"
+    "  perfstack:platform: kubernetes # where it runs\n"
+    '  perfstack:killSwitch: "false"\n'
+    "  perfstack:services:\n"
+    "    api:\n"
+    "      # The track everyone gets.\n"
+    "      stable:\n"
+    '        version: "1.4.2" # pinned\n'
+    '      canary: {version: "1.5.0", weight: 10} # try 1.5\n'
+    "# The end.\n"
+)
+
+
+# --- helpers -----------------------------------------------------------------------------
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the committed stack files."""
+    """A copy of the committed stack files (for the checks that stop before the CLI)."""
     for stack in STACKS:
         shutil.copy(REPO / f"Pulumi.{stack}.yaml", tmp_path)
     return tmp_path
 
 
 def run(project: Path, *args: str) -> tuple[int, str, str]:
+    """The script in-process: exit code, stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
     code = rollback.main([*args, "--project-dir", str(project)], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
@@ -46,48 +85,238 @@ def flatten(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], An
 
 
 def changed_leaves(before: str, after: str) -> dict[tuple[str, ...], tuple[Any, Any]]:
+    """The leaves whose value or type differs between two documents: path -> (old, new)."""
     old, new = flatten(yaml.safe_load(before)), flatten(yaml.safe_load(after))
     return {
-        key: (old.get(key), new.get(key)) for key in old.keys() | new.keys() if old.get(key) != new.get(key)
+        key: (old.get(key), new.get(key))
+        for key in old.keys() | new.keys()
+        if (type(old.get(key)), old.get(key)) != (type(new.get(key)), new.get(key))
     }
 
 
+def changed_lines(before: str, after: str) -> list[str]:
+    """The removed ("- ") and added ("+ ") lines between two texts."""
+    return [
+        line
+        for line in difflib.ndiff(before.splitlines(), after.splitlines())
+        if line.startswith(("- ", "+ "))
+    ]
+
+
+class CliProject:
+    """A temp project the real CLI works on: the repo's Pulumi.yaml, one stack file, a file backend."""
+
+    def __init__(self, root: Path, engine_bin: Path | None, stack: str, text: str, *, init: bool) -> None:
+        self.dir = root / "project"
+        self.dir.mkdir(parents=True)
+        (root / "state").mkdir()
+        self.stack = stack
+        shutil.copy(REPO / "Pulumi.yaml", self.dir)
+        self.env = {
+            **os.environ,
+            "PATH": os.pathsep.join([*([str(engine_bin)] if engine_bin else []), os.environ["PATH"]]),
+            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+        }
+        if init:
+            self.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+        # Written after `stack init`, which adds an `encryptionsalt:` line the committed files do not have.
+        self.stack_file.write_text(text)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.dir / f"Pulumi.{self.stack}.yaml"
+
+    def pulumi(self, *args: str) -> None:
+        """`pulumi ARGS` in the project; a failure shows what it printed."""
+        result = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=self.dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def rollback(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The script as the workflow runs it, with this project's backend in its environment."""
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), "--stack", self.stack, *args, "--project-dir", str(self.dir)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+
+
+MakeProject = Callable[..., CliProject]
+
+
+@pytest.fixture
+def cli_project(tmp_path: Path, engine_bin: Path | None) -> MakeProject:
+    """Makes a CliProject for a stack and its file's text (``init=False``: the backend has no such stack)."""
+    made = 0
+
+    def make(stack: str, text: str, *, init: bool = True) -> CliProject:
+        nonlocal made
+        made += 1
+        return CliProject(tmp_path / f"{stack}-{made}", engine_bin, stack, text, init=init)
+
+    return make
+
+
+def committed(stack: str) -> str:
+    return (REPO / f"Pulumi.{stack}.yaml").read_text()
+
+
+# --- the committed stack files are in the CLI's form -------------------------------------
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("key", "value"), RUNBOOK_KEYS, ids=[k for k, _ in RUNBOOK_KEYS])
+def test_each_runbook_config_set_changes_exactly_one_line_of_the_stack_file(
+    cli_project: MakeProject, stack: str, key: str, value: str
+) -> None:
+    cli = cli_project(stack, committed(stack))
+
+    cli.pulumi("config", "set", "--path", f"perfstack:{key}", value, "--stack", stack)
+
+    after = cli.stack_file.read_text()
+    assert len(changed_lines(committed(stack), after)) == 2, changed_lines(committed(stack), after)
+    assert list(changed_leaves(committed(stack), after)) == [("config", *f"perfstack:{key}".split("."))]
+
+
+# --- each action, with the real CLI -------------------------------------------------------
+
+
+@pytest.mark.engine
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize(("action", "extra", "path", "value"), ACTIONS, ids=[a[0] for a in ACTIONS])
-def test_each_action_changes_exactly_its_one_key(
-    project: Path, stack: str, action: str, extra: list[str], path: tuple[str, ...], value: object
+def test_each_action_changes_exactly_its_one_line(
+    cli_project: MakeProject, stack: str, action: str, extra: list[str], path: tuple[str, ...], value: object
 ) -> None:
-    stack_file = project / f"Pulumi.{stack}.yaml"
-    before = stack_file.read_text()
+    cli = cli_project(stack, committed(stack))
 
-    code, _, err = run(project, "--stack", stack, "--action", action, *extra)
+    result = cli.rollback("--action", action, *extra)
 
-    assert code == 0, err
-    changes = changed_leaves(before, stack_file.read_text())
-    assert list(changes) == [("config", *path)]
-    assert changes[("config", *path)][1] == value
+    assert result.returncode == 0, result.stderr
+    after = cli.stack_file.read_text()
+    assert len(changed_lines(committed(stack), after)) == 2
+    old = flatten(yaml.safe_load(committed(stack)))[("config", *path)]
+    assert changed_leaves(committed(stack), after) == {("config", *path): (old, value)}
 
 
-@pytest.mark.parametrize(("action", "extra", "path", "value"), ACTIONS, ids=[a[0] for a in ACTIONS])
-def test_every_other_line_comments_included_is_kept(
-    project: Path, action: str, extra: list[str], path: tuple[str, ...], value: object
+@pytest.mark.engine
+def test_a_rollback_reports_the_key_and_its_old_and_new_value(cli_project: MakeProject) -> None:
+    cli = cli_project("production", committed("production"))
+
+    result = cli.rollback("--action", "kill-switch")
+
+    assert result.stdout == "set perfstack:killSwitch: false -> true in Pulumi.production.yaml\n"
+
+
+@pytest.mark.engine
+def test_comments_and_flow_mappings_are_kept(cli_project: MakeProject) -> None:
+    cli = cli_project("production", COMMENTED)
+
+    result = cli.rollback("--action", "canary-off")
+
+    assert result.returncode == 0, result.stderr
+    assert cli.stack_file.read_text() == COMMENTED.replace("weight: 10}", "weight: 0}")
+
+
+@pytest.mark.engine
+def test_an_absent_kill_switch_line_is_added_at_the_end_of_config(cli_project: MakeProject) -> None:
+    text = "config:\n  perfstack:platform: docker\n  perfstack:services:\n    api: {stable: {version: '1'}}\n"
+    cli = cli_project("staging", text)
+
+    result = cli.rollback("--action", "kill-switch")
+
+    assert result.returncode == 0, result.stderr
+    assert cli.stack_file.read_text() == text + '  perfstack:killSwitch: "true"\n'
+
+
+@pytest.mark.engine
+def test_a_rollback_after_the_kill_switch_still_changes_one_line(cli_project: MakeProject) -> None:
+    cli = cli_project("production", committed("production"))
+    cli.rollback("--action", "kill-switch")
+    before = cli.stack_file.read_text()
+
+    result = cli.rollback("--action", "version-back", "--version", "1.4.1")
+
+    assert result.returncode == 0, result.stderr
+    assert changed_lines(before, cli.stack_file.read_text()) == [
+        '-         version: "1.4.2"',
+        '+         version: "1.4.1"',
+    ]
+
+
+@pytest.mark.engine
+def test_only_the_chosen_stack_file_is_touched(cli_project: MakeProject) -> None:
+    cli = cli_project("production", committed("production"))
+    shutil.copy(REPO / "Pulumi.staging.yaml", cli.dir)
+
+    cli.rollback("--action", "kill-switch")
+
+    assert (cli.dir / "Pulumi.staging.yaml").read_text() == committed("staging")
+
+
+# --- the one-key guard: refused, and the file restored byte for byte ----------------------
+
+
+@pytest.mark.engine
+def test_an_edit_the_cli_would_spread_over_two_lines_is_refused_and_the_file_restored(
+    cli_project: MakeProject,
 ) -> None:
-    stack_file = project / "Pulumi.production.yaml"
-    before = stack_file.read_text().splitlines()
+    # The CLI normalises the two spaces before "# where it runs" to one: a second changed line.
+    text = COMMENTED.replace("kubernetes # where", "kubernetes  # where")
+    cli = cli_project("production", text)
+    before = cli.stack_file.read_bytes()
 
-    run(project, "--stack", "production", "--action", action, *extra)
+    result = cli.rollback("--action", "canary-off")
 
-    after = stack_file.read_text().splitlines()
-    assert len(after) == len(before)
-    assert sum(old != new for old, new in zip(before, after, strict=True)) == 1
+    assert result.returncode == 2
+    assert "perfstack:services.api.canary.weight: `pulumi config set` would change 2 lines" in result.stderr
+    assert cli.stack_file.read_bytes() == before
 
 
-def test_only_the_chosen_stack_file_is_touched(project: Path) -> None:
-    staging_before = (project / "Pulumi.staging.yaml").read_text()
+@pytest.mark.engine
+def test_an_edit_the_cli_would_make_to_another_key_is_refused_and_the_file_restored(
+    cli_project: MakeProject,
+) -> None:
+    # A bare `false` at the top level: the CLI would rewrite it as the string "false".
+    text = COMMENTED.replace('killSwitch: "false"', "killSwitch: false")
+    cli = cli_project("production", text)
+    before = cli.stack_file.read_bytes()
 
-    run(project, "--stack", "production", "--action", "kill-switch")
+    result = cli.rollback("--action", "canary-off")
 
-    assert (project / "Pulumi.staging.yaml").read_text() == staging_before
+    assert result.returncode == 2
+    assert (
+        "perfstack:services.api.canary.weight: `pulumi config set` would also change perfstack:killSwitch"
+        in result.stderr
+    )
+    assert cli.stack_file.read_bytes() == before
+
+
+@pytest.mark.engine
+def test_a_failing_cli_is_reported_with_the_key_and_the_file_left_as_it_was(cli_project: MakeProject) -> None:
+    cli = cli_project("production", committed("production"), init=False)  # no such stack in the backend
+
+    result = cli.rollback("--action", "canary-off")
+
+    assert result.returncode == 2
+    assert "perfstack:services.api.canary.weight: `pulumi config set` failed" in result.stderr
+    assert cli.stack_file.read_text() == committed("production")
+
+
+# --- without the CLI: the dry run, and input refused before any edit ---------------------
 
 
 def test_a_dry_run_reports_the_change_and_writes_nothing(project: Path) -> None:
@@ -96,11 +325,31 @@ def test_a_dry_run_reports_the_change_and_writes_nothing(project: Path) -> None:
     code, out, _ = run(project, "--stack", "production", "--action", "canary-off", "--dry-run")
 
     assert code == 0
-    assert "perfstack:services.api.canary.weight: 10 -> 0" in out
+    assert out == "would set perfstack:services.api.canary.weight: 10 -> 0 in Pulumi.production.yaml\n"
     assert (project / "Pulumi.production.yaml").read_text() == before
 
 
-# --- refused input: exit 2, a message naming the key, the file untouched ---------------
+def test_a_dry_run_needs_no_pulumi_cli(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+
+    code, _, err = run(project, "--stack", "production", "--action", "kill-switch", "--dry-run")
+
+    assert code == 0, err
+
+
+def test_a_missing_pulumi_cli_is_a_clear_error(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    before = (project / "Pulumi.production.yaml").read_bytes()
+
+    code, _, err = run(project, "--stack", "production", "--action", "canary-off")
+
+    assert code == 2
+    assert "perfstack:services.api.canary.weight: the pulumi CLI is not on PATH" in err
+    assert (project / "Pulumi.production.yaml").read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -110,9 +359,17 @@ def test_a_dry_run_reports_the_change_and_writes_nothing(project: Path) -> None:
         (["--action", "version-back"], "version-back needs --version"),
         (["--action", "version-back", "--version", "1.4.2"], "is already 1.4.2"),
         (["--action", "version-back", "--version", "1.4.1\n  killSwitch: true"], "not a valid image tag"),
+        (["--action", "version-back", "--version=--stack=staging"], "not a valid image tag"),
         (["--action", "canary-off", "--version", "1.4.1"], "--version is only for version-back"),
     ],
-    ids=["unknown-service", "missing-version", "same-version", "version-not-a-tag", "version-for-canary-off"],
+    ids=[
+        "unknown-service",
+        "missing-version",
+        "same-version",
+        "version-not-a-tag",
+        "version-like-a-flag",
+        "version-for-canary-off",
+    ],
 )
 def test_bad_input_is_refused_with_a_clear_error(project: Path, args: list[str], message: str) -> None:
     before = (project / "Pulumi.production.yaml").read_text()
@@ -138,66 +395,22 @@ def test_a_stack_name_cannot_point_outside_the_project(project: Path) -> None:
     assert "not a stack name" in err
 
 
-def test_a_second_canary_off_is_refused_as_a_no_op(project: Path) -> None:
-    run(project, "--stack", "staging", "--action", "canary-off")
+def test_a_canary_off_at_weight_0_is_refused_as_a_no_op(project: Path) -> None:
+    stack_file = project / "Pulumi.staging.yaml"
+    stack_file.write_text(stack_file.read_text().replace("weight: 25", "weight: 0"))
 
     code, _, err = run(project, "--stack", "staging", "--action", "canary-off")
 
     assert code == 2
-    assert "already 0" in err
+    assert "perfstack:services.api.canary.weight is already 0" in err
 
 
-def test_a_second_kill_switch_is_refused_as_a_no_op(project: Path) -> None:
-    run(project, "--stack", "staging", "--action", "kill-switch")
+@pytest.mark.parametrize("written", ['"true"', "true"], ids=["as-the-cli-writes-it", "bare"])
+def test_a_kill_switch_already_on_is_refused_as_a_no_op(project: Path, written: str) -> None:
+    stack_file = project / "Pulumi.staging.yaml"
+    stack_file.write_text(stack_file.read_text().replace('killSwitch: "false"', f"killSwitch: {written}"))
 
     code, _, err = run(project, "--stack", "staging", "--action", "kill-switch")
 
     assert code == 2
     assert "perfstack:killSwitch is already true" in err
-
-
-# --- layouts other than the committed files' ----------------------------------------
-
-
-def edit(text: str, action: str, version: str | None = None) -> str:
-    document = yaml.safe_load(text)
-    change = rollback.plan_change(document["config"], action, "api", version)
-    return rollback.apply_change(text, change)
-
-
-def test_a_missing_kill_switch_line_is_added_under_config() -> None:
-    text = (
-        "config:\n"
-        "  perfstack:platform: docker\n"
-        "  perfstack:services:\n"
-        "    api:\n"
-        "      stable: {version: '1'}\n"
-    )
-
-    edited = edit(text, "kill-switch")
-
-    assert yaml.safe_load(edited)["config"]["perfstack:killSwitch"] is True
-    assert edited.splitlines()[:-1] == text.splitlines()
-
-
-def test_a_weight_inside_a_flow_mapping_is_edited_in_place() -> None:
-    head = "config:\n  perfstack:services:\n    api:\n"
-
-    edited = edit(head + '      canary: {version: "1.5.0", weight: 10}  # try 1.5\n', "canary-off")
-
-    assert edited == head + '      canary: {version: "1.5.0", weight: 0}  # try 1.5\n'
-
-
-def test_a_trailing_comment_on_the_changed_line_is_kept() -> None:
-    text = 'config:\n  perfstack:services:\n    api:\n      stable:\n        version: "1.4.2" # pinned\n'
-
-    edited = edit(text, "version-back", "1.4.1")
-
-    assert edited.endswith('        version: "1.4.1" # pinned\n')
-
-
-def test_a_layout_the_editor_cannot_follow_is_refused_not_mangled() -> None:
-    text = "config:\n  perfstack:services: {api: {canary: {weight: 10}}}\n"
-
-    with pytest.raises(rollback.RollbackError, match="edit it by hand"):
-        edit(text, "canary-off")

@@ -249,6 +249,30 @@ def test_rollback_edits_checks_commits_then_applies() -> None:
     assert 'git commit -m "rollback($STACK): $ACTION $SERVICE"' in steps(job)[order[2]]["run"]
 
 
+def installs_the_cli(step: dict[str, Any]) -> bool:
+    return step.get("uses") == PULUMI_ACTION and "command" not in step.get("with", {})
+
+
+def test_rollback_installs_the_pulumi_cli_before_editing_the_stack_file() -> None:
+    job = workflow("rollback.yml")["jobs"]["production"]
+
+    assert step_index(job, installs_the_cli) < step_index(job, runs(".github/scripts/rollback_config.py"))
+
+
+def test_rollback_edits_the_stack_file_with_the_backend_credentials() -> None:
+    job = workflow("rollback.yml")["jobs"]["production"]
+    edit = steps(job)[step_index(job, runs(".github/scripts/rollback_config.py"))]
+
+    assert edit["env"] == {name: f"${{{{ secrets.{name} }}}}" for name in ALLOWED_SECRETS}
+
+
+def test_rollback_dry_run_needs_no_cli_and_no_credentials() -> None:
+    check = workflow("rollback.yml")["jobs"]["check"]
+
+    assert not [s for s in steps(check) if s.get("uses") == PULUMI_ACTION]
+    assert "secrets." not in repr(check)
+
+
 def test_rollback_validates_the_input_before_asking_for_approval() -> None:
     jobs = workflow("rollback.yml")["jobs"]
 
