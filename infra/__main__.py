@@ -5,13 +5,14 @@ and writes what it would deploy, for reviewers and CI.
 """
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
 import yaml
 
 from infra.loader import ConfigError
-from infra.mockrun import run_program
+from infra.mockrun import run_program, stack_file_config
 from infra.render import write_render
 
 
@@ -37,11 +38,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a config value by dotted path under perfstack: (value parsed as YAML); repeatable",
     )
+    render.add_argument(
+        "--stack-file",
+        type=Path,
+        metavar="PATH",
+        help="read the config from this file instead of Pulumi.<stack>.yaml (e.g. a proposed stack file)",
+    )
     args = parser.parse_args(argv)
-    if not (Path(__file__).resolve().parent.parent / f"Pulumi.{args.stack}.yaml").exists():
-        parser.error(f"no Pulumi.{args.stack}.yaml in the project")
+    stack_file = args.stack_file or Path(__file__).resolve().parent.parent / f"Pulumi.{args.stack}.yaml"
+    if not stack_file.exists():
+        parser.error(f"no {stack_file}")
+    # The program runs once in this process: everything imported so far lives
+    # until exit, so the collections during and after the run need not scan it.
+    gc.freeze()
     try:
-        run = run_program(args.stack, overrides=dict(args.overrides))
+        run = run_program(
+            args.stack, config=stack_file_config(args.stack, stack_file), overrides=dict(args.overrides)
+        )
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

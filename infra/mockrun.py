@@ -7,6 +7,7 @@ encrypted (or not at all) are replaced by values the caller gives, or by
 placeholders.
 """
 
+import asyncio
 import gc
 import hashlib
 import json
@@ -106,8 +107,9 @@ class _RecordingMocks(Mocks):
         state = dict(args.inputs)
         if args.typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
             metadata = dict(state["metadata"])
-            # Auto-naming: a content change gives a new name, as the provider does on replace.
-            metadata.setdefault("name", f"{args.name}-{_content_hash(state)}")
+            if "name" not in metadata:
+                # Auto-naming: a content change gives a new name, as the provider does on replace.
+                metadata["name"] = f"{args.name}-{_content_hash(state)}"
             state["metadata"] = metadata
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{_content_hash(args.inputs.get('name'))}"
@@ -149,10 +151,10 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
-def stack_file_config(stack: str) -> dict[str, Any]:
-    """The `perfstack:` keys of `Pulumi.<stack>.yaml`, prefix removed; encrypted values left out."""
-    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
+def stack_file_config(stack: str, path: Path | None = None) -> dict[str, Any]:
+    """The `perfstack:` keys of `Pulumi.<stack>.yaml` (or `path`), prefix removed, encrypted ones left out."""
+    path = path or PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    document = yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}
     prefix = f"{PROJECT}:"
     return {
         key[len(prefix) :]: value
@@ -173,6 +175,18 @@ def set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
         node.pop(last, None)
     else:
         node[last] = value
+
+
+def _ensure_event_loop() -> None:
+    # Pulumi's mocks run on the thread's current event loop; asyncio.run() elsewhere
+    # in the same process (a test of an async server, say) leaves none behind.
+    policy = asyncio.get_event_loop_policy()
+    try:
+        if not policy.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    policy.set_event_loop(policy.new_event_loop())
 
 
 def run_program(
@@ -203,6 +217,7 @@ def run_program(
     all_config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     all_config.update({f"{PROJECT}:{k}": v for k, v in given.items()})
 
+    _ensure_event_loop()
     settings.reset_options(project=PROJECT, stack=stack)
     pulumi.runtime.set_all_config(all_config, secret_keys=[f"{PROJECT}:{k}" for k in given])
     monitor = _RecordingMonitor(_RecordingMocks())

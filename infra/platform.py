@@ -3,7 +3,6 @@
 import pulumi
 
 from components.platform.base import Platform
-from components.platform.docker import DockerPlatform, DockerPlatformArgs
 from components.platform.kubernetes import KubernetesPlatform, KubernetesPlatformArgs
 from infra.config import StackConfig
 
@@ -11,12 +10,18 @@ from infra.config import StackConfig
 def create_platform(config: StackConfig) -> Platform:
     """The Docker or Kubernetes platform of this stack."""
     if config.platform == "docker":
+        # Imported here: pulumi_docker takes a tenth of a second to import and a
+        # Kubernetes stack never needs it (the Kubernetes SDK is needed either way,
+        # the components check for its platform).
+        from components.platform.docker import DockerPlatform, DockerPlatformArgs
+
         return DockerPlatform(
             "platform",
             DockerPlatformArgs(
                 stack=pulumi.get_stack(),
                 host=config.docker.host,
                 publish_address=config.docker.publish_address,
+                subnet=config.docker.subnet,
             ),
         )
     k8s = config.kubernetes

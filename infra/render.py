@@ -13,6 +13,18 @@ from infra.mockrun import MockedResource, ProgramRun
 SECRET_MASK = "[secret]"
 
 
+class _ManifestDumper(yaml.CSafeDumper):
+    """libyaml's emitter; multi-line strings (the generated files in ConfigMaps) as literal blocks."""
+
+
+_ManifestDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    ),
+)
+
+
 def masked_inputs(resource: MockedResource) -> dict[str, Any]:
     """The resource's inputs with every secret value replaced by "[secret]"."""
     inputs = json.loads(json.dumps(resource.inputs))
@@ -104,4 +116,4 @@ def write_render(run: ProgramRun, out: Path) -> None:
     for file_name, manifest in manifests(run).items():
         path = out / "manifests" / file_name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        path.write_text(yaml.dump(manifest, Dumper=_ManifestDumper, sort_keys=False, allow_unicode=True))

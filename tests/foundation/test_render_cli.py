@@ -70,3 +70,14 @@ def test_render_writes_every_generated_file_of_the_stack(tmp_path: Path) -> None
         "grafana/perfstack-canary.json",
         "grafana/perfstack-redis.json",
     } <= written
+
+
+def test_render_reads_a_proposed_stack_file_instead_of_the_stacks_own(tmp_path: Path) -> None:
+    proposed = tmp_path / "Pulumi.proposed.yaml"
+    proposed.write_text(
+        (PROJECT_DIR / "Pulumi.staging.yaml").read_text().replace("maxmemory: 512mb", "maxmemory: 300mb")
+    )
+    out = tmp_path / "out"
+
+    assert render("staging", "--out", str(out), "--stack-file", str(proposed)).returncode == 0
+    assert "maxmemory 300mb\n" in (out / "files" / "redis" / "redis.conf").read_text()
