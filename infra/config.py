@@ -1,12 +1,19 @@
 """The whole stack config: one model, validated as a whole."""
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
-from components.app.settings import ServiceConfig, Services, running_tracks, track_workload_name
+from components.app.settings import (
+    LoadGeneratorConfig,
+    ServiceConfig,
+    Services,
+    running_tracks,
+    track_workload_name,
+)
 from components.grafana.settings import GrafanaConfig
 from components.jaeger.settings import JaegerConfig, TracingConfig
 from components.platform.addressing import AddressCollision, AddressPlan, instance_names
@@ -19,6 +26,18 @@ from infra.platforms import DockerConfig, KubernetesConfig
 
 RATE_WINDOW_MIN_SCRAPES = 4
 """Scrapes `alerts.rateWindow` must span at least (Prometheus' usual advice for `rate()` windows)."""
+
+
+def _problem(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
+    """One problem at ``loc`` (the user's keys); the message is taken literally, not as a template."""
+    return InitErrorDetails(type=PydanticCustomError("stack_config", message, {}), loc=loc, input=value)
+
+
+def _refuse(problems: Iterable[InitErrorDetails]) -> None:
+    """Raise every problem at once as one ValidationError; nothing when there is none."""
+    problems = list(problems)
+    if problems:
+        raise ValidationError.from_exception_data("StackConfig", problems)
 
 
 class StackConfig(ConfigModel):
@@ -52,6 +71,8 @@ class StackConfig(ConfigModel):
     """Where alerts go (non-secret settings; credentials are secrets)."""
     tracing: TracingConfig = TracingConfig()
     """Trace sampling and storage."""
+    load_generator: LoadGeneratorConfig | None = None
+    """Platform docker: steady traffic through the router so the dashboards fill (the `dev` stack)."""
 
     @model_validator(mode="after")
     def _sentinel_needs_kubernetes(self) -> "StackConfig":
@@ -96,23 +117,45 @@ class StackConfig(ConfigModel):
         # sessionPersistence is not in the standard channel.
         if self.platform != "kubernetes":
             return self
-        errors = [
-            InitErrorDetails(
-                type=PydanticCustomError(
-                    "sticky_on_kubernetes",
-                    "not supported on platform kubernetes: the Gateway API HTTPRoute splits each request "
-                    "at random by weight, so neither this cookie nor the X-User-Id header keeps a user on "
-                    "one track there (sticky routing is only done by the Docker nginx router); remove it",
-                    {},
-                ),
-                loc=("services", name, "route", "stickyCookie"),
-                input=service.route.sticky_cookie,
+        _refuse(
+            _problem(
+                ("services", name, "route", "stickyCookie"),
+                "not supported on platform kubernetes: the Gateway API HTTPRoute splits each request "
+                "at random by weight, so neither this cookie nor the X-User-Id header keeps a user on "
+                "one track there (sticky routing is only done by the Docker nginx router); remove it",
+                service.route.sticky_cookie,
             )
             for name, service in self.services.items()
             if service.route is not None and service.route.sticky_cookie is not None
+        )
+        return self
+
+    @model_validator(mode="after")
+    def _docker_only_features(self) -> "StackConfig":
+        # Kubernetes pulls every image from a registry and has no local Docker host.
+        if self.platform == "docker":
+            return self
+        problems = [
+            _problem(("services", name, "build"), "only for platform docker: Kubernetes pulls images", None)
+            for name, service in self.services.items()
+            if service.build is not None
         ]
-        if errors:
-            raise ValidationError.from_exception_data("StackConfig", errors)
+        if self.load_generator is not None:
+            problems.append(_problem(("loadGenerator",), "only for platform docker (the dev stack)", None))
+        _refuse(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _load_generator_targets_a_routed_service(self) -> "StackConfig":
+        generator = self.load_generator
+        if generator is None:
+            return self
+        service = self.services.get(generator.service)
+        if service is None or service.route is None:
+            routed = ", ".join(sorted(n for n, s in self.services.items() if s.route is not None)) or "none"
+            raise ValueError(
+                f"loadGenerator.service: {generator.service!r} is not a routed service (routed: {routed})"
+            )
         return self
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ import pulumi
 from components.alertmanager.component import PORT as ALERTMANAGER_PORT
 from components.alertmanager.component import Alertmanager, AlertmanagerArgs, credential_files
 from components.app.component import AppService, AppServiceArgs
+from components.app.loadgen import LoadGenerator, LoadGeneratorArgs
 from components.app.settings import track_workload_name
 from components.grafana.component import Grafana, GrafanaArgs
 from components.jaeger.component import Jaeger, JaegerArgs
@@ -24,6 +25,7 @@ from components.prometheus.config import (
 )
 from components.redis.component import Redis, RedisArgs
 from components.traffic.component import RoutedService, TrafficRouter, TrafficRouterArgs
+from components.traffic.nginx_conf import DEFAULT_LISTEN_PORT as ROUTER_PORT
 from infra.config import StackConfig
 from infra.network import stack_flows
 from infra.platform import create_platform
@@ -82,6 +84,8 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
             proxy=config.router.proxy_options(),
         ),
     )
+    if config.load_generator is not None:
+        _load_generator(config, platform)
     pulumi.export("platform", config.platform)
     pulumi.export("redisEndpoint", pulumi.Output.concat(redis.host, ":", redis.port.apply(str)))
     pulumi.export("canaryWeights", {t.target.service_name: t.target.canary_weight for t in routed})
@@ -176,5 +180,22 @@ def _observability(
             admin_password=secrets.grafana_admin_password,
             platform=platform,
             publish_port=ports.grafana,
+        ),
+    )
+
+
+def _load_generator(config: StackConfig, platform: Platform) -> None:
+    settings = config.load_generator
+    assert settings is not None
+    service = config.services[settings.service]
+    LoadGenerator(
+        "loadgen",
+        LoadGeneratorArgs(
+            settings=settings,
+            # A tag of its own: a track's version change must not rebuild or restart it.
+            image=f"{service.image}:loadgen",
+            build=service.build.image_build() if service.build else None,
+            target=f"http://{platform.address('router')}:{ROUTER_PORT}",
+            platform=platform,
         ),
     )

@@ -44,9 +44,15 @@ def production() -> ProgramRun:
     return run_stack("production")
 
 
-@pytest.fixture(params=["staging", "production"])
-def stack_run(request: pytest.FixtureRequest, staging: ProgramRun, production: ProgramRun) -> ProgramRun:
-    return {"staging": staging, "production": production}[request.param]
+@pytest.fixture(scope="session")
+def dev() -> ProgramRun:
+    return run_stack("dev")
+
+
+@pytest.fixture(params=["dev", "staging", "production"])
+def stack_run(request: pytest.FixtureRequest) -> ProgramRun:
+    """Each stack file's mocked run in turn."""
+    return request.getfixturevalue(request.param)
 
 
 def built_tool(name: str) -> Path:

@@ -101,6 +101,7 @@ class AppService(pulumi.ComponentResource):
             app=name,
             component="app",
             image=f"{service.image}:{config.version}",
+            build=service.build.image_build() if service.build else None,
             env=track_env(
                 service_name=name,
                 service=service,

@@ -19,6 +19,7 @@ Validation errors carry a pydantic ``loc`` of camelCase config keys, e.g.
 
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, Field, ValidationError, WrapValidator, model_validator
@@ -32,6 +33,7 @@ from components.platform.settings import (
     Percent,
     Resources,
 )
+from components.platform.spec import ImageBuild
 
 Track = Literal["stable", "canary"]
 """The two tracks a service can run."""
@@ -337,11 +339,33 @@ class RouteConfig(ConfigModel):
     """Hostnames this route answers on (Kubernetes HTTPRoute); empty means those of the gateway."""
 
 
+def _build_context(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"{value!r} must be a path inside the project, relative to it (e.g. 'demo')")
+    if not (Path(value) / "Dockerfile").is_file():
+        raise ValueError(f"{value!r} has no Dockerfile (paths are relative to the project directory)")
+    return value
+
+
+class BuildConfig(ConfigModel):
+    """Build the service's image on the Docker host from source in this repository (no registry)."""
+
+    context: Annotated[str, AfterValidator(_build_context)]
+    """Build context relative to the project directory, holding a `Dockerfile` (e.g. `demo`)."""
+
+    def image_build(self) -> ImageBuild:
+        """The platform's build instruction."""
+        return ImageBuild(self.context)
+
+
 class ServiceConfig(ConfigModel):
     """One app service: image, ports, probes, route, stable and canary tracks, flags and env."""
 
     image: ImageRepository
     """Image repository without tag, e.g. 'ghcr.io/example/api'; each track sets its version."""
+    build: BuildConfig | None = None
+    """Platform docker only: build `image:<version>` of each track locally from this source instead
+    of pulling it (the `dev` stack builds the demo app this way). Unset: the image is pulled."""
     port: Port = 8080
     """Port the app listens on for HTTP, metrics and probes."""
     metrics_path: UrlPath = "/metrics"
@@ -463,3 +487,18 @@ def running_tracks(service: ServiceConfig) -> list[Track]:
     """The tracks that run containers: stable, and the canary when it has one with replicas."""
     tracks: list[Track] = ["stable", "canary"] if service.canary is not None else ["stable"]
     return [track for track in tracks if service.track(track).replicas > 0]
+
+
+class LoadGeneratorConfig(ConfigModel):
+    """Steady traffic through the router so the dashboards have data (platform docker).
+
+    It runs the demo app's `perfstack_demo.loadgen` from the image of `service`, so that
+    service's image must be the demo app's (the `dev` stack builds it from `demo/`).
+    """
+
+    service: str = "api"
+    """The routed service whose image runs the load generator."""
+    requests_per_second: float = Field(default=5, gt=0, le=200)
+    """Requests per second sent through the router."""
+    users: int = Field(default=50, ge=1, le=100000, strict=True)
+    """Size of the pool of user ids the requests carry (X-User-Id), so sticky splits and rollouts apply."""

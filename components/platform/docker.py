@@ -100,13 +100,26 @@ class DockerPlatform(Platform):
             self._fixed[address] = name
         return list(assigned.values())
 
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
-        image = docker.RemoteImage(
+    def _image(self, workload: Workload, parent: pulumi.Resource) -> pulumi.Output[str]:
+        """The image id (pulled) or the local name (built) the workload's containers run."""
+        if workload.build is None:
+            return docker.RemoteImage(
+                f"{workload.name}-image",
+                name=workload.image,
+                keep_locally=True,
+                opts=self._child_opts(parent),
+            ).image_id
+        return docker.Image(
             f"{workload.name}-image",
-            name=workload.image,
-            keep_locally=True,
+            image_name=workload.image,
+            build=docker.DockerBuildArgs(context=workload.build.context),
+            # A local image for this host's containers: no registry, no push.
+            skip_push=True,
             opts=self._child_opts(parent),
-        )
+        ).image_name
+
+    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+        image = self._image(workload, parent)
         volumes = [
             docker.Volume(
                 f"{workload.name}-{volume.name}",
@@ -125,7 +138,7 @@ class DockerPlatform(Platform):
         ]
         return Deployed(
             host=self.address(workload.name),
-            resources=(image, *volumes, *init, *containers),
+            resources=(*volumes, *init, *containers),
             addresses=tuple(str(a) for a in addresses),
         )
 
@@ -181,7 +194,7 @@ class DockerPlatform(Platform):
         self,
         workload: Workload,
         parent: pulumi.Resource,
-        image: docker.RemoteImage,
+        image: pulumi.Output[str],
         volumes: list[docker.Volume],
         index: int,
         fixed_address: IPv4Address | None,
@@ -209,7 +222,7 @@ class DockerPlatform(Platform):
         return docker.Container(
             f"{workload.name}{suffix}",
             name=self._container_name(workload.name, index, workload.replicas),
-            image=image.image_id,
+            image=image,
             command=list(workload.args) or None,
             entrypoints=list(workload.command) or None,
             envs=[f"{k}={v}" for k, v in sorted(self._env(workload, index).items())],

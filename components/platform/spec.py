@@ -101,6 +101,15 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class ImageBuild:
+    """Build ``Workload.image`` from source on the Docker host instead of pulling it (nothing is pushed)."""
+
+    context: str
+    """The build context holding a `Dockerfile`, relative to the project directory (where Pulumi runs
+    the program): relative, so the state and every preview are the same on every operator's machine."""
+
+
+@dataclass(frozen=True)
 class Workload:
     """One workload: the unit a platform turns into containers or pods.
 
@@ -113,6 +122,8 @@ class Workload:
     app: str
     component: str
     image: str
+    build: ImageBuild | None = None
+    """Docker only: build ``image`` locally from this source (Kubernetes pulls from a registry)."""
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)

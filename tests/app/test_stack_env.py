@@ -60,7 +60,7 @@ def test_standalone_redis_gives_apps_host_and_port(staging: ProgramRun) -> None:
     assert "REDIS_SENTINELS" not in env
 
 
-@pytest.mark.parametrize("stack", ["staging", "production"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "production"])
 def test_stack_flags_are_the_seeds_flags(stack: str, request: pytest.FixtureRequest) -> None:
     # 000_44c683d9d4181172.txt: "export ENABLE_CONTEXT_PRUNING=true / ENABLE_RESPONSE_CACHING=true /
     # ENABLE_PROMPT_OPTIMIZATION=true / ENABLE_MODEL_SELECTION=true" and FF_<same>=100 rollouts;

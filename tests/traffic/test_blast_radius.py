@@ -9,6 +9,7 @@ from tests.conftest import run_stack
 
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/remoteImage:RemoteImage"
+BUILT_IMAGE = "docker:index/image:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 
@@ -22,7 +23,7 @@ def changed(before: ProgramRun, after: ProgramRun) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def baseline() -> dict[str, ProgramRun]:
-    return {stack: run_stack(stack) for stack in ("staging", "production")}
+    return {stack: run_stack(stack) for stack in ("dev", "staging", "production")}
 
 
 CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
@@ -66,12 +67,17 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         {
             "staging": {(IMAGE, "api-stable-image"), (CONTAINER, "api-stable")},
             "production": {(DEPLOYMENT, "api-stable")},
+            # The dev stack builds the version locally; the load generator has its own tag.
+            "dev": {(BUILT_IMAGE, "api-stable-image"), (CONTAINER, "api-stable")},
         },
     ),
 ]
+for _, _, expected in CASES:
+    # The dev stack is the staging stack plus local builds and a load generator.
+    expected.setdefault("dev", expected["staging"])
 
 
-@pytest.mark.parametrize("stack", ["staging", "production"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "production"])
 @pytest.mark.parametrize(("overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_config_line_changes_exactly_the_expected_resources(
     baseline: dict[str, ProgramRun],
