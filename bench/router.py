@@ -2,27 +2,29 @@
 
 Run on demand (not part of the test suite):
 
-    python3 bench/router.py [--duration 5] [--connections 32] [--threads 2] [--access-log]
+    python3 bench/router.py [--duration 5] [--connections 32] [--threads 2] [--rounds 3] [--access-log]
 
 It starts a backend that answers 200 (nginx itself, ``return 200``, so the
 backend is not the bottleneck) on 127.0.0.2, renders the router config the
 staging stack deploys (``Pulumi.staging.yaml``: its routes, split, sticky
 cookie and ``perfstack:router`` settings) with every track pointed at that
 backend and one nginx worker, and runs wrk against the backend directly and
-through the router. It prints requests per second, p50 latency, the ratio,
-and TIME_WAIT sockets after each run: those on the bench's two ports, and
-the host's total (``ss -tan state time-wait | wc -l``, which other programs
-add to). Exit status 1 when the router reaches less than ``--min-ratio`` of
-the direct throughput or leaves more than one TIME_WAIT socket on the
-bench's ports per ``--max-timewait-per`` requests.
+through the router, ``--rounds`` times in turn. It prints requests per
+second, p50 latency, the ratio, and TIME_WAIT sockets after each run: those
+on the bench's two ports, and the host's total (``ss -tan state time-wait |
+wc -l``, which other programs add to). Exit status 1 when the median ratio
+is below ``--min-ratio`` or a router run leaves more than one TIME_WAIT
+socket on the bench's ports per ``--max-timewait-per`` requests.
 """
 
 import argparse
 import http.client
+import json
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,7 +112,9 @@ http {{
 
 def router_conf(prefix: Path, port: int, backend: str, access_log: bool) -> str:
     """The staging router config with every track pointed at ``backend``, one worker, files in ``prefix``."""
-    config = parse_stack_config(stack_file_config("staging"))
+    config = parse_stack_config(
+        {key: _engine_value(value) for key, value in stack_file_config("staging").items()}
+    )
     targets = [
         target
         for name, service in config.services.items()
@@ -136,6 +140,16 @@ def router_conf(prefix: Path, port: int, backend: str, access_log: bool) -> str:
         worker_processes=1,
         proxy=config.router.proxy_options(),
     )
+
+
+def _engine_value(value: object) -> object:
+    """A stack file value as the program reads it: the engine passes strings, and JSON in them is decoded."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 class Nginx:
@@ -214,6 +228,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="direct and router runs in turn; goals use the median (3)"
+    )
     parser.add_argument("--access-log", action="store_true", help="router writes its access log to a file")
     parser.add_argument("--min-ratio", type=float, default=0.35, help="goal: router/direct throughput (0.35)")
     parser.add_argument(
@@ -226,14 +243,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="perfstack-bench-") as directory:
         prefix = Path(directory)
         backend_port, router_port = free_port(BACKEND_HOST), free_port(ROUTER_HOST)
-        backend = Nginx(binary, prefix, "backend", backend_conf(prefix, backend_port))
-        router = Nginx(
-            binary,
-            prefix,
-            "router",
-            router_conf(prefix, router_port, f"{BACKEND_HOST}:{backend_port}", args.access_log),
-        )
+        routing = router_conf(prefix, router_port, f"{BACKEND_HOST}:{backend_port}", args.access_log)
+        started: list[Nginx] = []
         try:
+            backend = Nginx(binary, prefix, "backend", backend_conf(prefix, backend_port))
+            started.append(backend)
+            router = Nginx(binary, prefix, "router", routing)
+            started.append(router)
             backend.wait_until_listening(BACKEND_HOST, backend_port)
             router.wait_until_listening(ROUTER_HOST, router_port)
             print(
@@ -242,27 +258,36 @@ def main() -> int:
                 f"{ROUTER_HOST}:{router_port} (1 worker, access log {'on' if args.access_log else 'off'})"
             )
             ports = (backend_port, router_port)
-            direct = wrk(f"http://{BACKEND_HOST}:{backend_port}/", args, ports)
-            report("direct", direct)
-            time.sleep(1)
-            routed = wrk(f"http://{ROUTER_HOST}:{router_port}/", args, ports)
-            report("router", routed)
+            ratios: list[float] = []
+            timewait_ok = True
+            for _ in range(args.rounds):
+                # In turn, so that a busy neighbour on the machine slows both alike.
+                direct = wrk(f"http://{BACKEND_HOST}:{backend_port}/", args, ports)
+                report("direct", direct)
+                time.sleep(1)
+                routed = wrk(f"http://{ROUTER_HOST}:{router_port}/", args, ports)
+                report("router", routed)
+                ratio = routed.requests_per_second / direct.requests_per_second
+                limit = routed.requests // args.max_timewait_per
+                timewait_ok &= routed.timewait_added <= limit and not routed.errors
+                ratios.append(ratio)
+                print(
+                    f"ratio    {ratio:.2f}   TIME_WAIT on bench ports +{routed.timewait_added} during the "
+                    f"router run (limit {limit}: one per {args.max_timewait_per} requests)\n"
+                )
+                time.sleep(1)
             health = http.client.HTTPConnection(ROUTER_HOST, router_port, timeout=5)
             health.request("GET", NGINX_HEALTH_PATH)
             if health.getresponse().status != 200:
                 sys.exit("the router's health check failed after the run")
             health.close()
         finally:
-            router.stop()
-            backend.stop()
-    ratio = routed.requests_per_second / direct.requests_per_second
-    timewait_limit = routed.requests // args.max_timewait_per
-    print(f"ratio    {ratio:.2f} of direct throughput (goal >= {args.min_ratio})")
-    print(
-        f"TIME_WAIT on bench ports +{routed.timewait_added} during the router run "
-        f"(goal <= {timewait_limit}: one per {args.max_timewait_per} requests)"
-    )
-    ok = ratio >= args.min_ratio and routed.timewait_added <= timewait_limit and not routed.errors
+            for server in reversed(started):
+                server.stop()
+    median = statistics.median(ratios)
+    print(f"median ratio {median:.2f} of direct throughput (goal >= {args.min_ratio})")
+    print(f"TIME_WAIT and errors: {'within the limit' if timewait_ok else 'OVER the limit'} in every round")
+    ok = median >= args.min_ratio and timewait_ok
     print("goals met" if ok else "goals NOT met")
     return 0 if ok else 1
 
