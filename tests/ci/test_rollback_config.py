@@ -8,7 +8,6 @@ project: the repo's `Pulumi.yaml`, one stack file, a `file://` backend.
 
 import difflib
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +19,11 @@ import pytest
 import yaml
 
 from tests.ci.helpers import REPO, SCRIPTS_DIR, load_script
+from tests.engine.project import PulumiProject
 
 rollback = load_script("rollback_config")
 
 SCRIPT = SCRIPTS_DIR / "rollback_config.py"
-PASSPHRASE = "perfstack-rollback-tests"
 TIMEOUT_S = 120
 STACKS = ("staging", "production")
 # action, extra arguments, the key it changes, the value the stack file then holds.
@@ -103,44 +102,17 @@ def changed_lines(before: str, after: str) -> list[str]:
     ]
 
 
-class CliProject:
-    """A temp project the real CLI works on: the repo's Pulumi.yaml, one stack file, a file backend."""
+class CliProject(PulumiProject):
+    """A copy of the project with one stack file of the test's own, on a file backend."""
 
     def __init__(self, root: Path, engine_bin: Path | None, stack: str, text: str, *, init: bool) -> None:
-        self.dir = root / "project"
-        self.dir.mkdir(parents=True)
-        (root / "state").mkdir()
-        self.stack = stack
-        shutil.copy(REPO / "Pulumi.yaml", self.dir)
-        self.env = {
-            **os.environ,
-            "PATH": os.pathsep.join([*([str(engine_bin)] if engine_bin else []), os.environ["PATH"]]),
-            "PULUMI_HOME": str(root / "pulumi-home"),
-            "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-        }
-        if init:
-            self.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+        super().__init__(root, engine_bin, stack=stack, kubeconfig=None, init=init)
         # Written after `stack init`, which adds an `encryptionsalt:` line the committed files do not have.
         self.stack_file.write_text(text)
 
-    @property
-    def stack_file(self) -> Path:
-        return self.dir / f"Pulumi.{self.stack}.yaml"
-
     def pulumi(self, *args: str) -> None:
         """`pulumi ARGS` in the project; a failure shows what it printed."""
-        result = subprocess.run(
-            ["pulumi", *args, "--non-interactive"],
-            cwd=self.dir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        self.run(*args)
 
     def rollback(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The script as the workflow runs it, with this project's backend in its environment."""

@@ -71,7 +71,15 @@ class Preview:
 class PulumiProject:
     """A copy of the project that the real `pulumi` runs on, with one stack."""
 
-    def __init__(self, root: Path, engine_bin: Path | None, *, stack: str, kubeconfig: Path | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        engine_bin: Path | None,
+        *,
+        stack: str,
+        kubeconfig: Path | None,
+        init: bool = True,
+    ) -> None:
         self.root = root
         self.stack = stack
         self.dir = root / "project"
@@ -99,7 +107,8 @@ class PulumiProject:
         if kubeconfig is not None:
             self.env["KUBECONFIG"] = str(kubeconfig)
         (root / "state").mkdir()
-        self.run("stack", "init", stack, "--secrets-provider", "passphrase")
+        if init:
+            self.run("stack", "init", stack, "--secrets-provider", "passphrase")
 
     def _write_project_file(self, engine_bin: Path | None) -> None:
         project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
