@@ -199,44 +199,15 @@ def test_kubernetes_relabelling_turns_pod_labels_into_service_and_track(tmp_path
         _pod("127.0.0.6", "job-done", {**scrape, "prometheus.io/port": "80"}, phase="Succeeded"),
     ]
     config = as_static(yaml.safe_load(render_prometheus_config(KUBERNETES)), pods)
-    config.pop("alerting")
-    config["rule_files"] = []
-    config["global"]["scrape_interval"] = "1h"
-    config["global"]["scrape_timeout"] = "10s"
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = _free_port()
-    server = subprocess.Popen(
-        ["prometheus", f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        active: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v1/targets?state=active", timeout=2
-                ) as r:
-                    active = json.load(r)["data"]["activeTargets"]
-            except OSError:
-                pass
-            if any(t["labels"]["job"] == "kubernetes-pods" for t in active):
-                break
-            time.sleep(0.25)
-    finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=30)
+    active = active_targets(config, tmp_path, "kubernetes-pods")
     pod_targets = sorted(
         (t["scrapeUrl"], {k: v for k, v in t["labels"].items() if k not in ("job", "instance")})
         for t in active
-        if t["labels"]["job"] == "kubernetes-pods"
     )
     api = {"namespace": "perfstack", "pod": "api-canary-1", "service": "api", "track": "canary"}
     redis = {"namespace": "perfstack", "pod": "redis-0", "service": "redis"}
     expected = [("http://127.0.0.2:8000/metrics", api), ("http://127.0.0.3:9121/scrape", redis)]
-    assert pod_targets == expected, stderr[-3000:]
+    assert pod_targets == expected
 
 
 def active_targets(config: dict[str, Any], directory: Path, job: str) -> list[dict[str, Any]]:
