@@ -8,7 +8,7 @@ components/platform/telemetry.py.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, model_validator
@@ -263,7 +263,8 @@ class AlertSpec:
     """One line, Go template (may use $labels)."""
     description: str
     """Details with the current value ($value), Go template."""
-    runbook_url: str
+    runbook_url: str = ""
+    """Link to the alert's runbook page; `alert_catalog` sets it from `name`."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -359,7 +360,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"{what} latency of {where} is above {num(ms)}ms",
             description=f"{what} latency of {where} has been {seconds} for more than {for_} "
             f"({severity} above {num(ms)}ms).",
-            runbook_url=_runbook(cfg, name),
         )
 
     def errors(
@@ -377,7 +377,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"5xx error rate of {where} is above {_pct(ratio)}",
             description=f"{percent} of requests to {where} have failed with 5xx for more than {for_} "
             f"({severity} above {_pct(ratio)}, counted from {min_errors_rate} requests per second).",
-            runbook_url=_runbook(cfg, name),
         )
 
     def quality(
@@ -393,7 +392,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"Quality score of {where} is below {num(score)}",
             description=f'Average quality score of {where} has been {{{{ $value | printf "%.3f" }}}} '
             f"for more than {for_} ({severity} below {num(score)}).",
-            runbook_url=_runbook(cfg, name),
         )
 
     def track_down(name: str, track: str, notify: tuple[Channel, ...], what_to_do: str) -> list[AlertSpec]:
@@ -415,7 +413,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
                 f"than {cfg.track_down_for}: its pods are not running (Pending pods are not scraped) or "
                 "every scrape fails, while the traffic split may still send it users. This alert "
                 "knows which tracks run, not their weights. " + what_to_do,
-                runbook_url=_runbook(cfg, name),
             )
         ]
 
@@ -437,12 +434,11 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             expr=expr,
             summary=summary,
             description=description,
-            runbook_url=_runbook(cfg, name),
         )
 
     epoch_window = cfg.redis_failover_window
     members = deployment.alertmanager_replicas
-    return [
+    catalog = [
         latency("P95LatencyCritical", Severity.CRITICAL, PAGE, cfg.p95_critical_ms, cfg.p95_critical_for),
         latency("P95LatencyWarning", Severity.WARNING, CHAT, cfg.p95_warning_ms, cfg.p95_warning_for),
         latency(
@@ -484,7 +480,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description=f"Cache hit rate of {where} has been {percent} "
             f"for more than {cfg.cache_hit_rate_low_for} "
             f"(warning below {_pct(cfg.cache_hit_rate_low)}, target {_pct(cfg.dashboard_cache_hit_target)}).",
-            runbook_url=_runbook(cfg, "CacheHitRateLow"),
         ),
         AlertSpec(
             name="TokenUsageHigh",
@@ -499,7 +494,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description=f'{where} has used {{{{ $value | printf "%.1f" }}}} tokens per request for more than '
             f"{cfg.token_usage_for} (warning above {num(cfg.token_limit_per_request)}: baseline "
             f"{num(cfg.token_baseline_per_request)} x {num(cfg.token_increase_factor)}).",
-            runbook_url=_runbook(cfg, "TokenUsageHigh"),
         ),
         AlertSpec(
             name="ApplicationDown",
@@ -511,7 +505,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"{where} is down",
             description=f"Prometheus has not been able to scrape {instance} of {where} "
             f"for more than {cfg.app_down_for}.",
-            runbook_url=_runbook(cfg, "ApplicationDown"),
         ),
         *track_down(
             "NoStableInstanceUp",
@@ -535,7 +528,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"Redis node {instance} is down",
             description=f"redis_exporter has not reached the Redis data node {instance} of {svc} "
             f"for more than {cfg.redis_down_for}.",
-            runbook_url=_runbook(cfg, "RedisDown"),
         ),
         AlertSpec(
             name="RedisSentinelDown",
@@ -547,7 +539,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"Redis Sentinel {instance} is down",
             description=f"redis_exporter has not reached the Sentinel {instance} of {svc} for more than "
             f"{cfg.redis_sentinel_down_for}; the other Sentinels can still fail over while a quorum is up.",
-            runbook_url=_runbook(cfg, "RedisSentinelDown"),
         ),
         AlertSpec(
             name="RedisNoMaster",
@@ -555,13 +546,14 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             severity=Severity.CRITICAL,
             notify=PAGE,
             for_=cfg.redis_master_for,
-            # Data nodes that answer, minus those services that have a master among them.
-            expr=f"count by (service) (redis_up{{{data_node}}})\n"
+            # Data nodes that answer, minus those services that have a master among them. Only
+            # nodes that answer (`== 1`): a node that is down reports no role, and a Redis whose
+            # every node is down is RedisDown's page, not a second one saying "no master".
+            expr=f"count by (service) (redis_up{{{data_node}}} == 1)\n"
             f'unless on (service) count by (service) (redis_instance_info{{{data_node},role="master"}})',
             summary=f"Redis {svc} has no master",
             description=f"None of the {{{{ $value }}}} data nodes of Redis {svc} has been master for more "
             f"than {cfg.redis_master_for}: every write fails.",
-            runbook_url=_runbook(cfg, "RedisNoMaster"),
         ),
         AlertSpec(
             name="RedisMultipleMasters",
@@ -573,7 +565,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary=f"Redis {svc} has more than one master",
             description=f"{{{{ $value }}}} data nodes of Redis {svc} have been master for more than "
             f"{cfg.redis_master_for} (split brain): writes to all but one of them will be lost.",
-            runbook_url=_runbook(cfg, "RedisMultipleMasters"),
         ),
         AlertSpec(
             name="RedisFailover",
@@ -588,7 +579,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description=f"Sentinel promoted a replica of {{{{ $labels.master_name }}}} to master within the "
             f"last {epoch_window} (configuration epoch now {{{{ $value }}}}); find out why the old master "
             "failed.",
-            runbook_url=_runbook(cfg, "RedisFailover"),
         ),
         AlertSpec(
             name="RedisMemoryHigh",
@@ -603,7 +593,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description=f"Redis {svc} at {instance} has used {percent} of "
             f"maxmemory for more than {cfg.redis_memory_for} (warning above {_pct(cfg.redis_memory_ratio)}); "
             "allkeys-lru evictions follow.",
-            runbook_url=_runbook(cfg, "RedisMemoryHigh"),
         ),
         AlertSpec(
             name="CanaryErrorRateAboveStable",
@@ -620,7 +609,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description=f"The canary of {svc} has failed {percent} of requests with 5xx for "
             f"more than {cfg.canary_for}, over {num(cfg.canary_error_rate_margin * 100)} "
             f"percentage points above stable. {rollback}",
-            runbook_url=_runbook(cfg, "CanaryErrorRateAboveStable"),
         ),
         AlertSpec(
             name="CanaryLatencyAboveStable",
@@ -635,7 +623,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             summary="Canary of {{ $labels.service }} is slower than stable",
             description=f"The canary of {svc} has had a P95 of {seconds} for more than "
             f"{cfg.canary_for}, over {_pct(cfg.canary_latency_margin)} above stable. {rollback}",
-            runbook_url=_runbook(cfg, "CanaryLatencyAboveStable"),
         ),
         AlertSpec(
             name=WATCHDOG_ALERT,
@@ -648,7 +635,6 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description="Always firing while Prometheus evaluates its rules and reaches Alertmanager. "
             "Alertmanager sends it to the dead man's switch (notifications.deadMansSwitch), which "
             "raises an incident when it stops arriving.",
-            runbook_url=_runbook(cfg, WATCHDOG_ALERT),
         ),
         monitoring(
             "TargetDown",
@@ -710,3 +696,4 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             "be sent twice.",
         ),
     ]
+    return [replace(spec, runbook_url=_runbook(cfg, spec.name)) for spec in catalog]

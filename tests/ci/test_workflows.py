@@ -139,7 +139,13 @@ def test_preview_runs_the_test_suite_with_the_tools_it_needs() -> None:
     assert "pip install -r requirements-dev.txt" in script
     assert "python3 tools/build.py" in script
     assert test_job["env"]["PERFSTACK_REQUIRE_TOOLS"] == "1"
-    for package in ("redis-server", "redis-sentinel", "nginx-light", "shellcheck"):
+    for package in (
+        "redis-server",
+        "redis-sentinel",
+        "nginx-light",
+        "shellcheck",
+        "prometheus-redis-exporter",
+    ):
         assert re.search(rf"apt-get install .*\b{re.escape(package)}\b", script), package
 
 

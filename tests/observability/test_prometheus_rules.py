@@ -17,6 +17,7 @@ from .alert_scenarios import (
     DEPLOYMENT,
     FAILOVER_AT,
     PROMETHEUS_TARGET,
+    REDIS_TARGET,
     Scenario,
     cache_scenario,
     canary_errors_scenario,
@@ -339,3 +340,38 @@ def test_rate_window_defaults_to_5m() -> None:
 def test_recording_rule_names_do_not_change_with_the_rate_window() -> None:
     names = [name for name, _ in recording_rules(AlertsConfig(rate_window="30s"))]
     assert names == [name for name, _ in RECORDING_RULES]
+
+
+def _redis_nodes(up: list[int], roles: list[str | None], minutes: int) -> list[tuple[str, str]]:
+    """Data nodes with these `redis_up`; a node with a role reports `redis_instance_info` (one that is
+    down reports none, as redis_exporter does)."""
+    series = []
+    for i, (node_up, role) in enumerate(zip(up, roles, strict=True)):
+        node = {**REDIS_TARGET, "instance": f"redis-{i}.redis-headless:6379"}
+        series.append((selector("redis_up", node), gauge(node_up, minutes)))
+        if role is not None:
+            series.append((selector("redis_instance_info", {**node, "role": role}), gauge(1, minutes)))
+    return series
+
+
+def test_redis_whose_only_node_is_down_raises_redis_down_not_no_master(rules_dir: Path) -> None:
+    no_master, down = BY_NAME["RedisNoMaster"], BY_NAME["RedisDown"]
+    minutes = series_minutes(no_master) + 2
+    node = {**REDIS_TARGET, "instance": "redis-0.redis-headless:6379"}
+    scenario = Scenario(_redis_nodes([0], [None], minutes), node, 0, 0)
+    checks = [
+        (no_master.name, minutes - 1, []),
+        (down.name, minutes - 1, [expected_alert(down, scenario)]),
+    ]
+    run_rule_tests(rules_dir, [rule_test_group("only-node-down", scenario, checks)], "only-node-down")
+
+
+def test_replicas_that_answer_without_a_master_raise_no_master_while_the_old_master_is_down(
+    rules_dir: Path,
+) -> None:
+    spec = BY_NAME["RedisNoMaster"]
+    minutes = series_minutes(spec) + 2
+    series = _redis_nodes([0, 1, 1], [None, "slave", "slave"], minutes)
+    scenario = Scenario(series, {"service": "redis"}, 0, 2)
+    checks = [(spec.name, minutes - 1, [expected_alert(spec, scenario)])]
+    run_rule_tests(rules_dir, [rule_test_group("master-down", scenario, checks)], "master-down")
