@@ -1,10 +1,8 @@
 """The whole stack config: one model, validated as a whole."""
 
-from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
 from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
 from components.app.settings import (
@@ -17,7 +15,7 @@ from components.app.settings import (
 from components.grafana.settings import GrafanaConfig
 from components.jaeger.settings import JaegerConfig, TracingConfig
 from components.platform.addressing import AddressCollision, AddressPlan, instance_names
-from components.platform.settings import ConfigModel, duration_seconds
+from components.platform.settings import ConfigModel, config_error, duration_seconds, raise_errors
 from components.prometheus.alerts import AlertsConfig
 from components.prometheus.settings import PrometheusConfig
 from components.redis.settings import RedisConfig
@@ -26,18 +24,6 @@ from infra.platforms import DockerConfig, KubernetesConfig
 
 RATE_WINDOW_MIN_SCRAPES = 4
 """Scrapes `alerts.rateWindow` must span at least (Prometheus' usual advice for `rate()` windows)."""
-
-
-def _problem(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
-    """One problem at ``loc`` (the user's keys); the message is taken literally, not as a template."""
-    return InitErrorDetails(type=PydanticCustomError("stack_config", message, {}), loc=loc, input=value)
-
-
-def _refuse(problems: Iterable[InitErrorDetails]) -> None:
-    """Raise every problem at once as one ValidationError; nothing when there is none."""
-    problems = list(problems)
-    if problems:
-        raise ValidationError.from_exception_data("StackConfig", problems)
 
 
 class StackConfig(ConfigModel):
@@ -89,22 +75,16 @@ class StackConfig(ConfigModel):
         window = duration_seconds(self.alerts.rate_window)
         scrape = duration_seconds(self.prometheus.scrape_interval)
         if window < RATE_WINDOW_MIN_SCRAPES * scrape:
-            raise ValidationError.from_exception_data(
+            minimum = f"{RATE_WINDOW_MIN_SCRAPES * scrape:g}s"
+            raise_errors(
                 "StackConfig",
                 [
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "rate_window_too_short",
-                            "must span at least {scrapes} scrapes of prometheus.scrapeInterval "
-                            "({scrape_interval}): {minimum} or longer",
-                            {
-                                "scrapes": RATE_WINDOW_MIN_SCRAPES,
-                                "scrape_interval": self.prometheus.scrape_interval,
-                                "minimum": f"{RATE_WINDOW_MIN_SCRAPES * scrape:g}s",
-                            },
-                        ),
-                        loc=("alerts", "rateWindow"),
-                        input=self.alerts.rate_window,
+                    config_error(
+                        "rate_window_too_short",
+                        f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of prometheus.scrapeInterval "
+                        f"({self.prometheus.scrape_interval}): {minimum} or longer",
+                        ("alerts", "rateWindow"),
+                        self.alerts.rate_window,
                     )
                 ],
             )
@@ -117,16 +97,20 @@ class StackConfig(ConfigModel):
         # sessionPersistence is not in the standard channel.
         if self.platform != "kubernetes":
             return self
-        _refuse(
-            _problem(
-                ("services", name, "route", "stickyCookie"),
-                "not supported on platform kubernetes: the Gateway API HTTPRoute splits each request "
-                "at random by weight, so neither this cookie nor the X-User-Id header keeps a user on "
-                "one track there (sticky routing is only done by the Docker nginx router); remove it",
-                service.route.sticky_cookie,
-            )
-            for name, service in self.services.items()
-            if service.route is not None and service.route.sticky_cookie is not None
+        raise_errors(
+            "StackConfig",
+            [
+                config_error(
+                    "sticky_on_kubernetes",
+                    "not supported on platform kubernetes: the Gateway API HTTPRoute splits each request "
+                    "at random by weight, so neither this cookie nor the X-User-Id header keeps a user on "
+                    "one track there (sticky routing is only done by the Docker nginx router); remove it",
+                    ("services", name, "route", "stickyCookie"),
+                    service.route.sticky_cookie,
+                )
+                for name, service in self.services.items()
+                if service.route is not None and service.route.sticky_cookie is not None
+            ],
         )
         return self
 
@@ -135,14 +119,19 @@ class StackConfig(ConfigModel):
         # Kubernetes pulls every image from a registry and has no local Docker host.
         if self.platform == "docker":
             return self
-        problems = [
-            _problem(("services", name, "build"), "only for platform docker: Kubernetes pulls images", None)
+        only_docker = "only for platform docker"
+        errors = [
+            config_error(
+                "docker_only", f"{only_docker}: Kubernetes pulls images", ("services", name, "build"), None
+            )
             for name, service in self.services.items()
             if service.build is not None
         ]
         if self.load_generator is not None:
-            problems.append(_problem(("loadGenerator",), "only for platform docker (the dev stack)", None))
-        _refuse(problems)
+            errors.append(
+                config_error("docker_only", f"{only_docker} (the dev stack)", ("loadGenerator",), None)
+            )
+        raise_errors("StackConfig", errors)
         return self
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, Field, ValidationError, WrapValidator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
 
 from components.platform.settings import (
     COOKIE_NAME_PATTERN,
@@ -32,6 +32,8 @@ from components.platform.settings import (
     ImageTag,
     Percent,
     Resources,
+    config_error,
+    raise_errors,
 )
 from components.platform.spec import ImageBuild
 
@@ -86,25 +88,10 @@ def upper_snake(flag_name: str) -> str:
     return words.upper()
 
 
-def _error(error_type: str, message: str, loc: tuple[str | int, ...], value: Any) -> InitErrorDetails:
-    """One line of a ValidationError at `loc`, relative to the value being validated."""
-    # The message is the template; passing an empty context keeps braces in
-    # user input from being read as placeholders.
-    return InitErrorDetails(type=PydanticCustomError(error_type, message, {}), loc=loc, input=value)
-
-
-def _raise(title: str, errors: list[InitErrorDetails]) -> None:
-    # A ValidationError raised inside a validator is merged into the outer
-    # one with the outer location prefixed: that is how an error lands on a
-    # precise key (services.api.canary.version) instead of on the whole model.
-    if errors:
-        raise ValidationError.from_exception_data(title, errors)
-
-
 def _reraised(exc: ValidationError) -> list[InitErrorDetails]:
     """The errors of `exc` as InitErrorDetails, so they can be raised together with new ones."""
     return [
-        _error(err["type"], err["msg"], tuple(err["loc"]), err.get("input"))
+        config_error(err["type"], err["msg"], tuple(err["loc"]), err.get("input"))
         for err in exc.errors(include_url=False)
     ]
 
@@ -123,14 +110,16 @@ def _checked_keys(check: Callable[[str], str | None], what: str) -> WrapValidato
             for key in value:
                 message = check(key) if isinstance(key, str) else f"{what} must be a string"
                 if message:
-                    errors.append(_error(f"invalid_{what.replace(' ', '_')}", message, (str(key),), key))
+                    errors.append(
+                        config_error(f"invalid_{what.replace(' ', '_')}", message, (str(key),), key)
+                    )
         try:
             result = handler(value)
         except ValidationError as exc:
             if not errors:
                 raise
             raise ValidationError.from_exception_data(what, [*errors, *_reraised(exc)]) from None
-        _raise(what, errors)
+        raise_errors(what, errors)
         return result
 
     return WrapValidator(validate)
@@ -310,10 +299,10 @@ class CanaryConfig(TrackConfig):
     @model_validator(mode="after")
     def _traffic_needs_replicas(self) -> "CanaryConfig":
         if self.replicas == 0 and self.weight > 0:
-            _raise(
+            raise_errors(
                 "canary",
                 [
-                    _error(
+                    config_error(
                         "canary_without_replicas",
                         f"replicas is 0 but weight is {self.weight}: traffic would go to no container; "
                         "set weight to 0 or replicas to at least 1",
@@ -405,7 +394,7 @@ class ServiceConfig(ConfigModel):
             and not self.canary.allow_same_version
         ):
             errors.append(
-                _error(
+                config_error(
                     "canary_same_version",
                     f"canary.version {self.canary.version!r} is the stable version: a canary of the "
                     "same build compares nothing; set a new version, or canary.allowSameVersion: true "
@@ -419,7 +408,7 @@ class ServiceConfig(ConfigModel):
             suffix = upper_snake(name)
             if suffix in seen:
                 errors.append(
-                    _error(
+                    config_error(
                         "flag_name_clash",
                         f"{name!r} and {seen[suffix]!r} both become FEATURE_{suffix}: rename one",
                         ("features", name),
@@ -427,7 +416,7 @@ class ServiceConfig(ConfigModel):
                     )
                 )
             seen[suffix] = name
-        _raise("service", errors)
+        raise_errors("service", errors)
         return self
 
     def track(self, track: Track) -> TrackConfig:
@@ -450,7 +439,7 @@ def _unique_path_prefixes(services: dict[str, ServiceConfig]) -> dict[str, Servi
         prefix = service.route.path_prefix
         if prefix in owner:
             errors.append(
-                _error(
+                config_error(
                     "duplicate_path_prefix",
                     f"pathPrefix {prefix!r} is already routed to service {owner[prefix]!r}",
                     (name, "route", "pathPrefix"),
@@ -459,7 +448,7 @@ def _unique_path_prefixes(services: dict[str, ServiceConfig]) -> dict[str, Servi
             )
         else:
             owner[prefix] = name
-    _raise("services", errors)
+    raise_errors("services", errors)
     return services
 
 

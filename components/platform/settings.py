@@ -10,8 +10,9 @@ package builds its own settings models from these.
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class ConfigModel(BaseModel):
@@ -27,6 +28,24 @@ class ConfigModel(BaseModel):
         use_attribute_docstrings=True,
         validate_default=True,
     )
+
+
+def config_error(
+    error_type: str, message: str, loc: tuple[str | int, ...], value: object
+) -> InitErrorDetails:
+    """One line of a ValidationError at `loc`, relative to the value being validated."""
+    # The message is the template; passing an empty context keeps braces in
+    # user input from being read as placeholders.
+    return InitErrorDetails(type=PydanticCustomError(error_type, message, {}), loc=loc, input=value)
+
+
+def raise_errors(title: str, errors: list[InitErrorDetails]) -> None:
+    """Raise every error at once as one ValidationError; nothing when there is none."""
+    # A ValidationError raised inside a validator is merged into the outer
+    # one with the outer location prefixed: that is how an error lands on a
+    # precise key (services.api.canary.version) instead of on the whole model.
+    if errors:
+        raise ValidationError.from_exception_data(title, errors)
 
 
 # Service names become container names, Kubernetes object names and label
