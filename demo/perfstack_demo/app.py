@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from perfstack_demo.cache import ResponseCache
-from perfstack_demo.chat import ChatRequest, ChatService, InjectedError
+from perfstack_demo.chat import Answer, ChatRequest, ChatService, InjectedError
 from perfstack_demo.faults import TRACKS, Faults, FaultStore, Track
 from perfstack_demo.metrics import CONTENT_TYPE, AppMetrics
 from perfstack_demo.model import SimulatedModel
@@ -135,37 +135,41 @@ async def metrics(request: Request) -> Response:
     return Response(_runtime(request).metrics.exposition(), media_type=CONTENT_TYPE)
 
 
-async def chat(request: Request) -> Response:
-    """Answer a prompt with a fake completion."""
-    runtime = _runtime(request)
-    _, service = runtime.services()
+async def _prepared(request: Request) -> tuple[ChatService, ChatRequest, Answer] | JSONResponse:
+    """The chat request, its planned answer and the service to finish it; or the error response."""
+    _, service = _runtime(request).services()
     body = await _chat_request(request)
     if isinstance(body, JSONResponse):
         return body
     try:
-        answer = await service.prepare(body, _user_id(request))
+        return service, body, await service.prepare(body, _user_id(request))
     except InjectedError as exc:
         return JSONResponse({"error": str(exc)}, status_code=500)
+
+
+async def chat(request: Request) -> Response:
+    """Answer a prompt with a fake completion."""
+    prepared = await _prepared(request)
+    if isinstance(prepared, JSONResponse):
+        return prepared
+    service, body, answer = prepared
     await service.generate(body, answer)
-    return JSONResponse(answer.body(track=runtime.settings.track, version=runtime.settings.version))
+    settings = _runtime(request).settings
+    return JSONResponse(answer.body(track=settings.track, version=settings.version))
 
 
 async def chat_stream(request: Request) -> Response:
     """Answer a prompt as server-sent events: ``data`` chunks of text, then a ``done`` event with usage."""
-    runtime = _runtime(request)
-    _, service = runtime.services()
-    body = await _chat_request(request)
-    if isinstance(body, JSONResponse):
-        return body
-    try:
-        answer = await service.prepare(body, _user_id(request))
-    except InjectedError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=500)
+    prepared = await _prepared(request)
+    if isinstance(prepared, JSONResponse):
+        return prepared
+    service, body, answer = prepared
+    settings = _runtime(request).settings
 
     async def events() -> AsyncIterator[str]:
         async for chunk in service.stream(body, answer):
             yield f"data: {json.dumps({'delta': chunk})}\n\n"
-        done = answer.body(track=runtime.settings.track, version=runtime.settings.version)
+        done = answer.body(track=settings.track, version=settings.version)
         yield f"event: done\ndata: {json.dumps(done)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
