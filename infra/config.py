@@ -31,31 +31,31 @@ class StackConfig(ConfigModel):
 
     platform: Literal["docker", "kubernetes"]
     """Where the stack runs: `docker` (one host, staging) or `kubernetes` (production)."""
-    docker: DockerConfig = DockerConfig()
+    docker: DockerConfig = Field(default_factory=DockerConfig)
     """Docker host settings (platform docker)."""
-    kubernetes: KubernetesConfig = KubernetesConfig()
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     """Cluster settings (platform kubernetes)."""
     kill_switch: bool = False
     """Emergency rollback: every feature flag off, `DISABLE_ALL_OPTIMIZATIONS=true`, every canary weight 0."""
     services: Services = Field(default_factory=dict)
     """The application's services, each with a stable and an optional canary track."""
-    redis: RedisConfig = RedisConfig()
+    redis: RedisConfig = Field(default_factory=RedisConfig)
     """The Redis cache."""
-    prometheus: PrometheusConfig = PrometheusConfig()
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
     """Prometheus server."""
-    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
     """Alertmanager."""
-    jaeger: JaegerConfig = JaegerConfig()
+    jaeger: JaegerConfig = Field(default_factory=JaegerConfig)
     """Jaeger v2 tracing backend."""
-    grafana: GrafanaConfig = GrafanaConfig()
+    grafana: GrafanaConfig = Field(default_factory=GrafanaConfig)
     """Grafana."""
-    router: RouterConfig = RouterConfig()
+    router: RouterConfig = Field(default_factory=RouterConfig)
     """The nginx traffic router (platform docker; Kubernetes uses Gateway API HTTPRoutes)."""
-    alerts: AlertsConfig = AlertsConfig()
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     """Alert thresholds and durations (the alert catalog)."""
-    notifications: NotificationsConfig = NotificationsConfig()
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     """Where alerts go (non-secret settings; credentials are secrets)."""
-    tracing: TracingConfig = TracingConfig()
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     """Trace sampling and storage."""
     load_generator: LoadGeneratorConfig | None = None
     """Platform docker: steady traffic through the router so the dashboards fill (the `dev` stack)."""

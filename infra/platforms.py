@@ -64,7 +64,7 @@ class DockerConfig(ConfigModel):
     """
     publish_address: str = "127.0.0.1"
     """Host address the published ports bind to; the default keeps them off the network."""
-    ports: DockerPorts = DockerPorts()
+    ports: DockerPorts = Field(default_factory=DockerPorts)
     """Published host ports."""
     subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET
     """IPv4 subnet (/16 to /24) of the stack's Docker network. Docker assigns addresses from its lower
@@ -110,7 +110,7 @@ class KubernetesConfig(ConfigModel):
     """kubeconfig context to deploy to; unset uses the current context."""
     storage_class: DnsLabel | None = None
     """StorageClass of the PVCs; unset uses the cluster's default."""
-    gateway: GatewayRef = GatewayRef()
+    gateway: GatewayRef = Field(default_factory=GatewayRef)
     """Gateway that routes outside traffic to the app services."""
     ingress_from: Annotated[list[IngressPeer], AfterValidator(_some_peers)] | None = None
     """Who may connect to the routed app services (their NetworkPolicy ingress): a list of

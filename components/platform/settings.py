@@ -2,9 +2,10 @@
 
 Users write camelCase keys in ``Pulumi.<stack>.yaml``; Python code reads
 snake_case attributes. Unknown keys are rejected so a typo is an error, not a
-silently ignored setting, and attribute docstrings become field descriptions
-(the documentation users read in the config reference). Each component
-package builds its own settings models from these.
+silently ignored setting. Each field's attribute docstring (the string right
+below it) is its documentation: `python -m infra.docs` turns them into the
+config reference. Each component package builds its own settings models from
+these.
 """
 
 import re
@@ -25,8 +26,12 @@ class ConfigModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
-        use_attribute_docstrings=True,
         validate_default=True,
+        # Most models are only ever validated inside the stack model, whose
+        # validator includes theirs: building one for each at import is wasted.
+        # For the same reason a nested section's default is a default_factory,
+        # not an instance, which would build its model's validator at import.
+        defer_build=True,
     )
 
 
@@ -186,5 +191,5 @@ class WorkloadConfig(ConfigModel):
 
     version: ImageTag
     """Image tag."""
-    resources: Resources = Resources()
+    resources: Resources = Field(default_factory=Resources)
     """Container resources."""

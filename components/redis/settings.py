@@ -104,7 +104,7 @@ class RedisConfig(ConfigModel):
     """`standalone`: one node. `sentinel`: replicated data nodes with Sentinel failover (Kubernetes only)."""
     replicas: Annotated[int, Field(ge=1, le=9)] = 1
     """Data nodes: one master and the rest replicas (sentinel mode needs at least 2)."""
-    sentinel: SentinelConfig = SentinelConfig()
+    sentinel: SentinelConfig = Field(default_factory=SentinelConfig)
     """Sentinel settings (sentinel mode)."""
 
     @model_validator(mode="after")
