@@ -8,12 +8,13 @@ placeholders.
 """
 
 import asyncio
-import gc
 import hashlib
 import json
 import runpy
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class MockedResource:
     protect: bool
     dependencies: list[str]
     state: dict[str, Any] = field(default_factory=dict)
+    """What the mock provider returned (see `_RecordingMocks`), secrets unwrapped."""
 
     @property
     def custom(self) -> bool:
@@ -101,7 +103,15 @@ def _content_hash(value: Any) -> str:
 
 
 class _RecordingMocks(Mocks):
-    """Returns inputs as state, plus what the providers would compute that the program reads."""
+    """Returns as state what the providers would return that the program reads.
+
+    A Kubernetes object's state is its metadata, with the name the provider
+    would generate: the program reads nothing else of it. A Docker resource's
+    state is its inputs (the program reads the names it gave) plus, for an
+    image, its id. The run is a preview, so the SDK gives the program no
+    other output: code that starts to read one sees it unknown, as in the
+    first `pulumi preview`, instead of an echo of its own input.
+    """
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
@@ -110,7 +120,7 @@ class _RecordingMocks(Mocks):
             if "name" not in metadata:
                 # Auto-naming: a content change gives a new name, as the provider does on replace.
                 metadata["name"] = f"{args.name}-{_content_hash(state)}"
-            state["metadata"] = metadata
+            state = {"metadata": metadata}
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{_content_hash(args.inputs.get('name'))}"
         return f"{args.name}-id", state
@@ -177,16 +187,48 @@ def set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
         node[last] = value
 
 
-def _ensure_event_loop() -> None:
+def _ensure_event_loop() -> asyncio.AbstractEventLoop:
     # Pulumi's mocks run on the thread's current event loop; asyncio.run() elsewhere
     # in the same process (a test of an async server, say) leaves none behind.
     policy = asyncio.get_event_loop_policy()
     try:
-        if not policy.get_event_loop().is_closed():
-            return
+        loop = policy.get_event_loop()
+        if not loop.is_closed():
+            return loop
     except RuntimeError:
         pass
-    policy.set_event_loop(policy.new_event_loop())
+    loop = policy.new_event_loop()
+    policy.set_event_loop(loop)
+    return loop
+
+
+@contextmanager
+def _monitor_thread(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Run the SDK's calls to the mock monitor on one thread whose event loop is closed afterwards.
+
+    The SDK calls the monitor through the loop's default executor, and the mock
+    monitor gives each of its threads an event loop that nobody closes: left to
+    the garbage collector, such a loop closes its file descriptors whenever it
+    is collected, by then perhaps another object's. One thread, torn down here,
+    leaves nothing behind and needs no collection.
+    """
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def start() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        thread_loops.append(thread_loop)
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mock-monitor", initializer=start)
+    loop.set_default_executor(executor)
+    try:
+        yield
+    finally:
+        executor.shutdown(wait=True)
+        for thread_loop in thread_loops:
+            thread_loop.close()
+        # Later users of the loop get a fresh executor, as they would have by default.
+        loop.set_default_executor(ThreadPoolExecutor())
 
 
 def run_program(
@@ -217,13 +259,15 @@ def run_program(
     all_config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     all_config.update({f"{PROJECT}:{k}": v for k, v in given.items()})
 
-    _ensure_event_loop()
+    loop = _ensure_event_loop()
     settings.reset_options(project=PROJECT, stack=stack)
     pulumi.runtime.set_all_config(all_config, secret_keys=[f"{PROJECT}:{k}" for k in given])
     monitor = _RecordingMonitor(_RecordingMocks())
     if declared is not None:
         monitor.recorded = declared
-    pulumi.runtime.set_mocks(_RecordingMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # A preview: the SDK would otherwise copy each input into the outputs and
+    # convert it to the output types, a third of the run for nothing it reads.
+    pulumi.runtime.set_mocks(_RecordingMocks(), project=PROJECT, stack=stack, preview=True, monitor=monitor)
     exports: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -237,10 +281,8 @@ def run_program(
         return pulumi.Output.all(**outputs).apply(exports.update)
 
     try:
-        program()
+        with _monitor_thread(loop):
+            program()
     finally:
         pulumi.runtime.set_all_config({}, secret_keys=[])
-        # The mock monitor leaves an event loop on each worker thread; collect
-        # them now, while their file descriptors are still valid.
-        gc.collect()
     return ProgramRun(resources=monitor.recorded, exports=exports)
