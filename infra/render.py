@@ -27,7 +27,7 @@ _ManifestDumper.add_representer(
 
 def masked_inputs(resource: MockedResource) -> dict[str, Any]:
     """The resource's inputs with every secret value replaced by "[secret]"."""
-    inputs = json.loads(json.dumps(resource.inputs))
+    inputs = _ints(resource.inputs)  # a copy: masking below leaves the recorded inputs alone
     for path in resource.secret_paths:
         node: Any = inputs
         for part in path[:-1]:
@@ -35,11 +35,14 @@ def masked_inputs(resource: MockedResource) -> dict[str, Any]:
         secret = node[path[-1]]
         # A secret map keeps its keys so manifests stay well-formed (a Secret's stringData).
         node[path[-1]] = {k: SECRET_MASK for k in secret} if isinstance(secret, dict) else SECRET_MASK
-    return _ints(inputs)
+    return inputs
 
 
 def _ints(value: Any) -> Any:
-    # The wire format carries every number as a float; integral ones were ints.
+    """A deep copy of ``value`` in which integral floats are ints again.
+
+    The wire format carries every number as a float; integral ones were ints.
+    """
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
