@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from tests.servers.harness import LOOPBACK, STOP_TIMEOUT_S, free_ports
+from tests.servers.harness import LOOPBACK, free_ports, http_server
 
 SLACK_PATH = "/slack/services/T0E2E/B0E2E/e2e"
 """Path of the Slack webhook stand-in (the URL goes into the `slackWebhookUrl` secret)."""
@@ -163,15 +163,8 @@ def webhook_receiver(inbox: Inbox) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet: the tests report what arrived
             pass
 
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=STOP_TIMEOUT_S)
+    with http_server(Handler) as address:
+        yield f"http://{address}"
 
 
 class _Smtp(SMTP):

@@ -53,6 +53,7 @@ from tests.servers.harness import (
     answers_200,
     free_ports,
     get_json,
+    loopback_jaeger_config,
     replace_flags,
     workload_args,
 )
@@ -309,44 +310,6 @@ def _targets(config: dict[str, Any]) -> list[str]:
     return [target for targets in jobs + alerting for target in targets]
 
 
-def loopback_jaeger_config(
-    generated: str, directory: Path, files: Mapping[str, str]
-) -> tuple[str, dict[int, int]]:
-    """Jaeger's config with every listener on loopback (a free port per generated port), badger's
-    directories and the sampling strategies file in `directory`; the config and the port map."""
-    config = yaml.safe_load(generated)
-    ports: dict[int, int] = {}
-
-    def rewrite(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                rewrite(item)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "endpoint" and isinstance(value, str):
-                    port = int(value.rsplit(":", 1)[1])
-                    ports.setdefault(port, free_ports(1)[0])
-                    node[key] = f"{LOOPBACK}:{ports[port]}"
-                else:
-                    rewrite(value)
-
-    rewrite(config)
-    for reader in config["service"]["telemetry"]["metrics"]["readers"]:
-        exporter = reader["pull"]["exporter"]["prometheus"]
-        ports[exporter["port"]] = free_ports(1)[0]
-        exporter.update(host=LOOPBACK, port=ports[exporter["port"]])
-    for backend in config["extensions"]["jaeger_storage"]["backends"].values():
-        backend["badger"]["directories"] = {k: str(directory / "badger" / k) for k in ("keys", "values")}
-    sampling = config["extensions"]["remote_sampling"]["file"]
-    name = posixpath.basename(sampling["path"])
-    (directory / name).write_text(files[f"jaeger/{name}"])
-    sampling["path"] = str(directory / name)
-    text = yaml.safe_dump(config, sort_keys=False)
-    # A listener the rewrite missed would bind every interface: none may be left.
-    assert "0.0.0.0" not in text, text
-    return text, ports
-
-
 def loopback_nginx_conf(generated: str, upstreams: Mapping[str, str], listen: str, directory: Path) -> str:
     """The router's nginx.conf with each upstream server, the listener, pid and temp paths local.
 
@@ -479,8 +442,8 @@ def running_stack(run: ProgramRun, files: dict[str, str], directory: Path) -> It
         )
 
         # Jaeger with the generated config.
-        jaeger_text, jaeger_ports = loopback_jaeger_config(files["jaeger/config.yaml"], directory, files)
-        (directory / "jaeger.yaml").write_text(jaeger_text)
+        jaeger_config, jaeger_ports = loopback_jaeger_config(files["jaeger/config.yaml"], files, directory)
+        (directory / "jaeger.yaml").write_text(yaml.safe_dump(jaeger_config, sort_keys=False))
         jaeger = Process(
             "jaeger",
             [

@@ -3,12 +3,11 @@
 import json
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -22,6 +21,7 @@ from components.alertmanager.config import (
 from components.alertmanager.settings import NotificationsConfig
 from components.platform.telemetry import WATCHDOG_ALERT
 from infra.mockrun import ProgramRun
+from tests.servers.harness import http_server
 
 from .test_monitoring_wiring import args
 from .tools import tool_path
@@ -56,18 +56,6 @@ def wait_for(
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.load(response)
-
-
-@contextmanager
-def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -110,9 +98,7 @@ def test_deployed_prometheus_flags_keep_the_exemplars_grafana_links_to_jaeger(
     with http_server(_OpenMetrics) as app:
         config = {
             "global": {"scrape_interval": "1s"},
-            "scrape_configs": [
-                {"job_name": "app", "static_configs": [{"targets": [app.removeprefix("http://")]}]}
-            ],
+            "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": [app]}]}],
         }
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         argv = [
@@ -153,7 +139,7 @@ def test_alertmanager_posts_the_watchdog_to_the_dead_mans_switch(tmp_path: Path)
     port = free_port()
     _Heartbeats.received = []
     with http_server(_Heartbeats) as switch:
-        (secrets / DEAD_MANS_SWITCH_URL_FILE).write_text(f"{switch}/ping")
+        (secrets / DEAD_MANS_SWITCH_URL_FILE).write_text(f"http://{switch}/ping")
         argv = [
             tool_path("alertmanager"), f"--config.file={tmp_path / 'alertmanager.yml'}",
             f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",

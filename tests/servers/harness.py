@@ -9,17 +9,20 @@ Teardown terminates the process and kills it if it does not stop in time.
 
 import json
 import os
+import posixpath
 import socket
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from infra.mockrun import MockedResource, ProgramRun
 
@@ -121,6 +124,20 @@ def running(
 
 
 @contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` serving on a free loopback port from a thread; yields its host:port."""
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{LOOPBACK}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=STOP_TIMEOUT_S)
+
+
+@contextmanager
 def recording_endpoint() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
     """A loopback HTTP server answering 200 to every POST: its host:port and the (path, JSON) it got.
 
@@ -139,15 +156,8 @@ def recording_endpoint() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures
             pass
 
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{LOOPBACK}:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=STOP_TIMEOUT_S)
+    with http_server(Handler) as address:
+        yield address, received
 
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
@@ -211,3 +221,43 @@ def workload_replicas(run: ProgramRun, name: str) -> int:
     if resource.type.startswith("docker:"):
         return 1
     return int(resource.inputs["spec"].get("replicas", 1))
+
+
+def _rewrite_listeners(node: Any, ports: dict[int, int]) -> None:
+    """Point every `endpoint: host:port` at loopback, allocating a free port per generated port."""
+    if isinstance(node, list):
+        for item in node:
+            _rewrite_listeners(item, ports)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "endpoint" and isinstance(value, str):
+                generated = int(value.rsplit(":", 1)[1])
+                ports.setdefault(generated, free_ports(1)[0])
+                node[key] = f"{LOOPBACK}:{ports[generated]}"
+            else:
+                _rewrite_listeners(value, ports)
+
+
+def loopback_jaeger_config(
+    generated: str, files: Mapping[str, str], directory: Path
+) -> tuple[dict[str, Any], dict[int, int]]:
+    """Jaeger's generated config with every listener on loopback (a free port per generated port),
+    badger's directories and the sampling strategies file (from ``files``) in ``directory``; the
+    config and the map from generated to local ports."""
+    config = yaml.safe_load(generated)
+    ports: dict[int, int] = {}
+    _rewrite_listeners(config, ports)
+    for reader in config["service"]["telemetry"]["metrics"]["readers"]:
+        exporter = reader["pull"]["exporter"]["prometheus"]
+        ports[exporter["port"]] = free_ports(1)[0]
+        exporter.update(host=LOOPBACK, port=ports[exporter["port"]])
+    (backend,) = config["extensions"]["jaeger_storage"]["backends"].values()
+    assert list(backend) == ["badger"], f"traces are stored in {list(backend)}, not badger"
+    backend["badger"]["directories"] = {kind: str(directory / "badger" / kind) for kind in ("keys", "values")}
+    sampling = config["extensions"]["remote_sampling"]["file"]
+    name = posixpath.basename(sampling["path"])
+    (directory / name).write_text(files[f"jaeger/{name}"])
+    sampling["path"] = str(directory / name)
+    # A listener the rewrite missed would still bind every interface: none may be left.
+    assert "0.0.0.0" not in yaml.safe_dump(config), config
+    return config, ports

@@ -12,7 +12,6 @@ unknown key fails) without listening or opening the storage.
 """
 
 import json
-import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,16 @@ from infra.mockrun import stack_file_config
 from tests.observability.tools import assert_ok, describe, run_tool, tool_path
 
 from .conftest import Stack
-from .harness import LOOPBACK, Server, free_ports, get_json, http_get, replace_flags, running, workload_args
+from .harness import (
+    LOOPBACK,
+    Server,
+    get_json,
+    http_get,
+    loopback_jaeger_config,
+    replace_flags,
+    running,
+    workload_args,
+)
 
 CONFIG_KEY = "jaeger/config.yaml"
 HEALTH_PATH = "/status"
@@ -58,45 +66,10 @@ class RunningJaeger:
         return f"http://{LOOPBACK}:{self.ports[generated_port]}"
 
 
-def _rewrite_listeners(node: Any, ports: dict[int, int]) -> None:
-    """Point every `endpoint: host:port` at loopback, allocating a free port per generated port."""
-    if isinstance(node, list):
-        for item in node:
-            _rewrite_listeners(item, ports)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key == "endpoint" and isinstance(value, str):
-                generated = int(value.rsplit(":", 1)[1])
-                ports.setdefault(generated, free_ports(1)[0])
-                node[key] = f"{LOOPBACK}:{ports[generated]}"
-            else:
-                _rewrite_listeners(value, ports)
-
-
-def _loopback_config(stack: Stack, directory: Path) -> tuple[dict[str, Any], dict[int, int]]:
-    config = yaml.safe_load(stack.files[CONFIG_KEY])
-    ports: dict[int, int] = {}
-    _rewrite_listeners(config, ports)
-    for reader in config["service"]["telemetry"]["metrics"]["readers"]:
-        exporter = reader["pull"]["exporter"]["prometheus"]
-        ports[exporter["port"]] = free_ports(1)[0]
-        exporter.update(host=LOOPBACK, port=ports[exporter["port"]])
-    (backend,) = config["extensions"]["jaeger_storage"]["backends"].values()
-    assert list(backend) == ["badger"], f"{stack.name} stores traces in {list(backend)}, not badger"
-    backend["badger"]["directories"] = {kind: str(directory / "badger" / kind) for kind in ("keys", "values")}
-    sampling = config["extensions"]["remote_sampling"]["file"]
-    name = posixpath.basename(sampling["path"])
-    (directory / name).write_text(stack.files[f"jaeger/{name}"])
-    sampling["path"] = str(directory / name)
-    # A listener the rewrite missed would still bind every interface: none may be left.
-    assert "0.0.0.0" not in yaml.safe_dump(config), config
-    return config, ports
-
-
 @pytest.fixture(scope="module")
 def jaeger(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningJaeger]:
     directory = tmp_path_factory.mktemp(f"jaeger-{stack.name}")
-    config, ports = _loopback_config(stack, directory)
+    config, ports = loopback_jaeger_config(stack.files[CONFIG_KEY], stack.files, directory)
     config_path = directory / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     args = replace_flags(workload_args(stack.run, "jaeger"), {"--config": str(config_path)})
