@@ -19,7 +19,6 @@ socket on the bench's ports per ``--max-timewait-per`` requests.
 
 import argparse
 import http.client
-import json
 import re
 import shutil
 import signal
@@ -36,7 +35,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from components.traffic.nginx_conf import NGINX_HEALTH_PATH, render_nginx_conf  # noqa: E402
-from infra.loader import parse_stack_config  # noqa: E402
+from infra.loader import decode_config_value, parse_stack_config  # noqa: E402
 from infra.mockrun import stack_file_config  # noqa: E402
 from infra.wiring import route_target  # noqa: E402
 
@@ -113,7 +112,7 @@ http {{
 def router_conf(prefix: Path, port: int, backend: str, access_log: bool) -> str:
     """The staging router config with every track pointed at ``backend``, one worker, files in ``prefix``."""
     config = parse_stack_config(
-        {key: _engine_value(value) for key, value in stack_file_config("staging").items()}
+        {key: decode_config_value(value) for key, value in stack_file_config("staging").items()}
     )
     targets = [
         target
@@ -140,16 +139,6 @@ def router_conf(prefix: Path, port: int, backend: str, access_log: bool) -> str:
         worker_processes=1,
         proxy=config.router.proxy_options(),
     )
-
-
-def _engine_value(value: object) -> object:
-    """A stack file value as the program reads it: the engine passes strings, and JSON in them is decoded."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 class Nginx:

@@ -37,10 +37,15 @@ def raw_config() -> dict[str, Any]:
     """
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{PROJECT}:"
-    return {key[len(prefix) :]: _decode(value) for key, value in merged.items() if key.startswith(prefix)}
+    return {
+        key[len(prefix) :]: decode_config_value(value)
+        for key, value in merged.items()
+        if key.startswith(prefix)
+    }
 
 
-def _decode(value: Any) -> Any:
+def decode_config_value(value: Any) -> Any:
+    """A config value as the program reads it: strings holding JSON decoded, other strings kept."""
     if not isinstance(value, str):
         return value
     try:
