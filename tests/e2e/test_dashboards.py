@@ -8,7 +8,6 @@ max(`$__interval` + scrape interval, 4 x scrape interval).
 """
 
 import json
-import re
 import time
 import urllib.parse
 from typing import Any
@@ -20,7 +19,7 @@ from components.grafana.dashboards import render_dashboards
 from components.platform.settings import duration_seconds
 from components.prometheus.alerts import AlertsConfig
 from infra.wiring import dashboard_thresholds
-from tests.observability.promql import panels
+from tests.observability.promql import panels, plain_promql
 from tests.servers.harness import get_json
 
 from .conftest import E2eSession
@@ -29,7 +28,6 @@ pytestmark = pytest.mark.e2e
 
 STEP_S = 5
 """The range queries' step, Grafana's `$__interval` for them."""
-_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 NO_DATA_HERE = {
     ("perfstack-redis.json", "Sentinels up"): (
@@ -69,21 +67,14 @@ def _panel(e2e: E2eSession, file: str, title: str) -> tuple[dict[str, Any], dict
     return panel, variables
 
 
-def _substitute(expr: str, variables: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        assert name in variables, f"{expr!r} uses ${name}, which the dashboard does not define"
-        return variables[name]
-
-    return _VARIABLE.sub(value, expr)
-
-
 def _range_query(e2e: E2eSession, promql: str) -> list[dict[str, Any]]:
     params = {"query": promql, "start": e2e.started_at, "end": time.time(), "step": STEP_S}
     url = f"{e2e.stack.prometheus_url}/api/v1/query_range?{urllib.parse.urlencode(params)}"
     return list(get_json(url)["data"]["result"])
 
 
+# The panels show what the alert run's faults produce (5xx, latency, quality), not only the baseline.
+@pytest.mark.usefixtures("alert_run")
 @pytest.mark.parametrize(("file", "title"), PANELS, ids=[f"{f}:{t}" for f, t in PANELS])
 def test_every_query_of_the_panel_returns_data(e2e: E2eSession, file: str, title: str) -> None:
     if (file, title) in NO_DATA_HERE:
@@ -91,7 +82,7 @@ def test_every_query_of_the_panel_returns_data(e2e: E2eSession, file: str, title
     panel, variables = _panel(e2e, file, title)
     empty = []
     for target in panel["targets"]:
-        promql = _substitute(target["expr"], variables)
+        promql = plain_promql(target["expr"], variables)
         if not any(series["values"] for series in _range_query(e2e, promql)):
             empty.append(promql)
     assert empty == [], f"{file} / {title}: no data for {empty}"

@@ -75,3 +75,17 @@ def dashboard_exprs(text: str) -> list[str]:
 def as_plain_promql(expr: str) -> str:
     """A dashboard expression with Grafana's variables replaced by what they stand for."""
     return expr.replace("$__rate_interval", "5m").replace("$__interval", "1m")
+
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def plain_promql(expr: str, variables: dict[str, str]) -> str:
+    """``expr`` with each Grafana variable replaced by a value; an undefined variable fails the test."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in variables, f"{expr!r} uses ${name}, which the dashboard does not define"
+        return variables[name]
+
+    return _VARIABLE.sub(value, expr)

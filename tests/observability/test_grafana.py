@@ -34,7 +34,7 @@ from infra.render import config_files
 from infra.wiring import dashboard_thresholds
 from tests.conftest import run_stack
 
-from .promql import dashboard_exprs, panels
+from .promql import dashboard_exprs, panels, plain_promql
 from .tools import assert_ok, run_tool
 
 GRAFANA_12_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -49,7 +49,6 @@ REACT_PANELS = frozenset(
 
 BUILTIN_VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "__range": "6h"}
 """Grafana's own query variables, with values such as Grafana would put in."""
-_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _LABEL_VALUES = re.compile(r"^label_values\((.+),\s*\w+\)$")
 
 DISTINCT_CATALOG = AlertsConfig(
@@ -118,17 +117,6 @@ def datasource_refs(node: Any) -> list[Any]:
     if isinstance(node, list):
         return [ref for item in node for ref in datasource_refs(item)]
     return []
-
-
-def plain_promql(expr: str, variables: dict[str, str]) -> str:
-    """``expr`` with each Grafana variable replaced by a value; an undefined variable fails the test."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        assert name in variables, f"{expr!r} uses ${name}, which the dashboard does not define"
-        return variables[name]
-
-    return _VARIABLE.sub(value, expr)
 
 
 def test_dashboards_have_fixed_file_names_uids_and_titles() -> None:
