@@ -1,7 +1,5 @@
-"""perfstack: load and validate the stack config, then declare the stack."""
+"""perfstack: load and validate the stack config, then declare the stack (infra/program.py)."""
 
-from infra.loader import load_stack
-from infra.stack import build_stack
+from infra.program import program
 
-config, secrets = load_stack()
-build_stack(config, secrets)
+program()

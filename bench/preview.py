@@ -1,6 +1,7 @@
 """Engine benchmark: `pulumi preview` and `pulumi up` of production with 1 and 50 app services.
 
-Run on demand (not part of the test suite), after `python3 tools/build.py`:
+Run on demand (not part of the test suite), after `python3 tools/build.py`; the
+program runs inline through the Automation API, as in the engine tests:
 
     python3 bench/preview.py [--services 1 50] [--runs 3]
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(PROJECT_DIR / "bench"))
 from render import stack_with_services  # noqa: E402
 
 from tests.engine.cluster import ClusterTools, LocalCluster  # noqa: E402
+from tests.engine.engine import Engine, built_engine_dirs  # noqa: E402
 from tests.engine.project import PulumiProject  # noqa: E402
 from tools.build import installed  # noqa: E402
 
@@ -44,9 +46,11 @@ def main() -> int:
     parser.add_argument("--services", type=int, nargs="*", default=[1, 50])
     parser.add_argument("--runs", type=int, default=3, help="previews per service count (median)")
     args = parser.parse_args()
-    dirs = {name: installed(name) for name in ("engine", "kube", "etcd", "kwok", "gateway-api")}
+    names = ("pulumi", "pulumi-kubernetes", "kube", "etcd", "kwok", "gateway-api")
+    dirs = {name: installed(name) for name in names}
     missing = [name for name, path in dirs.items() if path is None]
-    if missing:
+    engine_dirs = built_engine_dirs()
+    if missing or engine_dirs is None:
         sys.exit(f"not built: {', '.join(missing)} (python3 tools/build.py --only {' '.join(missing)})")
     tools = ClusterTools.from_cache_dirs(
         kube=dirs["kube"], etcd=dirs["etcd"], kwok=dirs["kwok"], gateway_api=dirs["gateway-api"]
@@ -58,9 +62,8 @@ def main() -> int:
             LocalCluster(tools) as cluster,
         ):
             work = Path(directory)
-            project = PulumiProject(
-                work / "stack", dirs["engine"] / "bin", stack="production", kubeconfig=cluster.kubeconfig
-            )
+            engine = Engine.with_provider(*engine_dirs, work / "pulumi-home")
+            project = PulumiProject(work / "stack", engine, stack="production", kubeconfig=cluster.kubeconfig)
             # Keep the encryption salt `pulumi stack init` wrote; take the generated config.
             initialized = yaml.safe_load(project.stack_file.read_text())
             generated = yaml.safe_load(stack_with_services(count, work).read_text())

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra.mockrun import ProgramRun, run_program
+from tests.engine.engine import Engine
 from tools.build import TOOLS, installed
 
 REQUIRE_TOOLS_ENV = "PERFSTACK_REQUIRE_TOOLS"
@@ -78,13 +79,19 @@ def require_tool(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def engine_bin() -> Path | None:
-    """Where the engine kit's `pulumi`, language host and Kubernetes provider are.
+def pulumi_cli(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The built CLI with an empty plugin home: enough for CLI-only commands (`config set --path`).
 
-    None when the engine is the official CLI on PATH (GitHub Actions installs
-    it; it fetches the provider itself). Skips when there is neither, or
-    fails under ``PERFSTACK_REQUIRE_TOOLS=1``.
+    Skips when it is not built, or fails under ``PERFSTACK_REQUIRE_TOOLS=1``.
     """
-    if installed("engine") is None and shutil.which("pulumi") is not None:
-        return None
-    return built_tool("engine") / "bin"
+    return Engine(cli_dir=built_tool("pulumi") / "bin", pulumi_home=tmp_path_factory.mktemp("pulumi-home"))
+
+
+@pytest.fixture(scope="session")
+def engine(pulumi_cli: Engine) -> Engine:
+    """The built CLI with the built Kubernetes provider in its plugin home, shared by the session.
+
+    Skips when either is not built, or fails under ``PERFSTACK_REQUIRE_TOOLS=1``.
+    """
+    provider = built_tool("pulumi-kubernetes") / "bin" / "pulumi-resource-kubernetes"
+    return Engine.with_provider(pulumi_cli.cli_dir, provider, pulumi_cli.pulumi_home)

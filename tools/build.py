@@ -6,10 +6,15 @@
 
 Every tool lives in ``$PERFSTACK_TOOLS_CACHE`` (default ``~/.cache/perfstack-tools``)
 under ``<name>-<version>-<hash>``, where the hash covers the recipe below and
-the files it builds from (``tools/go/<name>/`` or the engine kit). A warm run
-finds every directory and builds nothing; a changed pin or recipe gets a new
-directory. Go's build cache goes to a temporary directory that is deleted
-after each tool, because a cold build of the engine alone grows it to ~6 GB.
+the files it builds from (``tools/go/<name>/``). A warm run finds every
+directory and builds nothing; a changed pin or recipe gets a new directory.
+Missing tools build two at a time, sharing one Go build cache in a temporary
+directory that is deleted afterwards (a cold run grows it to several GB).
+
+Everything is built from modules the Go module proxy serves; where a module
+zip lacks a generated file (Alertmanager's UI, the Kubernetes provider's
+embedded schema) the module is copied to the scratch directory, completed
+there and substituted with a ``replace``. No upstream source enters the repo.
 
 The versions of the servers the stacks deploy (Prometheus, Alertmanager,
 Jaeger) come from ``tools/go/<name>/go.mod``; the ``-X`` version flags are
@@ -25,30 +30,27 @@ import hashlib
 import inspect
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GO_MODULES = REPO / "tools" / "go"
-ENGINE_KIT = Path(os.environ.get("PERFSTACK_ENGINE_KIT", REPO.parent / "shared" / "engine-kit"))
 
 # Data-only pins (no Go build): the Gateway API CRDs installed in the test cluster.
 GATEWAY_API_VERSION = "v1.4.1"
 ACTIONLINT_VERSION = "v1.7.12"
 
-# Every discovery Prometheus ships except Nomad, whose dependency the module proxy refuses.
-PROMETHEUS_SD = (
-    "aws", "azure", "consul", "digitalocean", "dns", "eureka", "gce", "hetzner", "ionos",
-    "kubernetes", "linode", "marathon", "moby", "oci", "openstack", "outscale", "ovhcloud",
-    "puppetdb", "scaleway", "stackit", "triton", "uyuni", "vultr", "xds", "zookeeper",
-)  # fmt: skip
+# The service discoveries the generated prometheus.yml uses (static targets are
+# built in). The others compile the cloud SDKs (AWS, Azure, GCE, ...) that no
+# generated config can reach, and Nomad's dependency is refused by the proxy.
+PROMETHEUS_SD = ("kubernetes",)
 
 KWOK_STAGES = (
     "kustomize/stage/node/fast/node-initialize.yaml",
@@ -64,8 +66,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("PERFSTACK_TOOLS_CACHE", default))
 
 
-def required_module_version(name: str) -> str:
-    """The version of the one direct requirement of ``tools/go/<name>/go.mod``."""
+def required_module_version(name: str, module: str | None = None) -> str:
+    """The version ``tools/go/<name>/go.mod`` requires of ``module`` (default: its one direct requirement)."""
     gomod = json.loads(
         subprocess.run(
             ["go", "mod", "edit", "-json"],
@@ -76,7 +78,10 @@ def required_module_version(name: str) -> str:
             env=_go_env(),
         ).stdout
     )
-    (require,) = (r for r in gomod["Require"] if not r.get("Indirect"))
+    if module is not None:
+        (require,) = (r for r in gomod["Require"] if r["Path"] == module)
+    else:
+        (require,) = (r for r in gomod["Require"] if not r.get("Indirect"))
     return require["Version"]
 
 
@@ -125,8 +130,16 @@ def _go_env(**extra: str) -> dict[str, str]:
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+    # Tools build side by side: every line says which build it came from.
     print(f"[tools] {cwd.name}$ {' '.join(cmd)}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, cwd=cwd, env=env, check=True)
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(f"[tools] {cwd.name}: {line}", end="", file=sys.stderr, flush=True)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, cmd)
 
 
 def _module_dir(module: str, env: dict[str, str]) -> Path:
@@ -162,7 +175,7 @@ def _go_build(
     """Copy tools/go/<name> to scratch and build the packages into out/bin."""
     work = scratch / tool.name
     shutil.copytree(GO_MODULES / tool.name, work)
-    env = _go_env(GOCACHE=str(scratch / "gocache"), GOFLAGS=f"-mod={mod}")
+    env = _go_env(GOFLAGS=f"-mod={mod}")
     if prepare:
         prepare(work, env)
     cmd = ["go", "build", "-trimpath", "-ldflags", f"-s -w {ldflags}".strip(), "-o", str(out / "bin") + "/"]
@@ -255,9 +268,63 @@ def build_jaeger(tool: Tool, out: Path, scratch: Path) -> None:
     _go_build(tool, out, scratch, ["github.com/jaegertracing/jaeger/cmd/jaeger"], ldflags=flag)
 
 
-def build_engine(tool: Tool, out: Path, scratch: Path) -> None:
-    env = _go_env(GOCACHE=str(scratch / "gocache"), WORK=str(scratch / "engine-work"))
-    _run(["bash", str(ENGINE_KIT / "build.sh"), str(out / "bin")], scratch, env)
+PULUMI_PKG = "github.com/pulumi/pulumi/pkg/v3"
+KUBERNETES_PROVIDER = "github.com/pulumi/pulumi-kubernetes/provider/v4"
+KUBERNETES_SDK = "github.com/pulumi/pulumi-kubernetes/sdk/v4"
+
+
+def pulumi_release() -> str:
+    """The CLI's release: the pkg/v3 version tools/go/pulumi requires (e.g. v3.276.0)."""
+    return required_module_version("pulumi", PULUMI_PKG)
+
+
+def kubernetes_provider_release() -> str:
+    """The provider's release, e.g. 4.25.0.
+
+    The proxy serves the provider module only under the pseudo-version of its
+    release commit, so the release is the sdk/v4 version tools/go/pulumi-kubernetes
+    pins beside it (the same one requirements.txt pins for Python).
+    """
+    return required_module_version("pulumi-kubernetes", KUBERNETES_SDK).lstrip("v")
+
+
+def build_pulumi(tool: Tool, out: Path, scratch: Path) -> None:
+    flag = f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={pulumi_release()}"
+    _go_build(tool, out, scratch, [f"{PULUMI_PKG}/cmd/pulumi"], ldflags=flag)
+
+
+def build_pulumi_kubernetes(tool: Tool, out: Path, scratch: Path) -> None:
+    release = kubernetes_provider_release()
+    provider_version = required_module_version("pulumi-kubernetes", KUBERNETES_PROVIDER)
+
+    def generate_schema(work: Path, env: dict[str, str]) -> None:
+        # main.go embeds schema-embed.json, which upstream's `go generate` writes
+        # (schema.json stamped with the release) and the module zip lacks: a
+        # writable copy of the module gets it and replaces the module. The copy's
+        # `../sdk` replace points nowhere outside upstream's repository, so its
+        # go.mod pins the published sdk/v4 instead, as ours does.
+        source = _module_dir(f"{KUBERNETES_PROVIDER}@{provider_version}", env)
+        copy = work / "provider-src"
+        shutil.copytree(source, copy)
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        _run(
+            ["go", "mod", "edit", f"-dropreplace={KUBERNETES_SDK}", f"-require={KUBERNETES_SDK}@v{release}"],
+            copy,
+            env,
+        )
+        generate_env = dict(env, VERSION=release, GOFLAGS="-mod=mod")
+        _run(["go", "generate", "./main.go"], copy / "cmd" / "pulumi-resource-kubernetes", generate_env)
+        _run(["go", "mod", "edit", f"-replace={KUBERNETES_PROVIDER}=./provider-src"], work, env)
+
+    _go_build(
+        tool,
+        out,
+        scratch,
+        [f"{KUBERNETES_PROVIDER}/cmd/pulumi-resource-kubernetes"],
+        ldflags=f"-X {KUBERNETES_PROVIDER}/pkg/version.Version={release}",
+        prepare=generate_schema,
+    )
 
 
 def build_gateway_api(tool: Tool, out: Path, scratch: Path) -> None:
@@ -269,16 +336,8 @@ def build_gateway_api(tool: Tool, out: Path, scratch: Path) -> None:
 
 
 def build_actionlint(tool: Tool, out: Path, scratch: Path) -> None:
-    env = _go_env(GOCACHE=str(scratch / "gocache"), GOBIN=str(out / "bin"))
+    env = _go_env(GOBIN=str(out / "bin"))
     _run(["go", "install", f"github.com/rhysd/actionlint/cmd/actionlint@{ACTIONLINT_VERSION}"], scratch, env)
-
-
-def _engine_version() -> str:
-    build_script = ENGINE_KIT / "build.sh"
-    if not build_script.exists():
-        return "pulumi-no-kit"
-    match = re.search(r"^PULUMI_VERSION=(\S+)", build_script.read_text(), re.MULTILINE)
-    return f"pulumi-{match.group(1) if match else 'unknown'}"
 
 
 TOOLS: dict[str, Tool] = {
@@ -312,7 +371,13 @@ TOOLS: dict[str, Tool] = {
             build_jaeger,
             (GO_MODULES / "jaeger",),
         ),
-        Tool("engine", _engine_version, build_engine, (ENGINE_KIT,)),
+        Tool("pulumi", pulumi_release, build_pulumi, (GO_MODULES / "pulumi",)),
+        Tool(
+            "pulumi-kubernetes",
+            kubernetes_provider_release,
+            build_pulumi_kubernetes,
+            (GO_MODULES / "pulumi-kubernetes",),
+        ),
         Tool(
             "actionlint",
             lambda: ACTIONLINT_VERSION.lstrip("v"),
@@ -321,6 +386,13 @@ TOOLS: dict[str, Tool] = {
         ),
     )
 }
+
+
+# Cold build times on 2 cores, longest first.
+BUILD_ORDER = (
+    "pulumi-kubernetes", "pulumi", "kube", "prometheus", "jaeger", "kwok",
+    "alertmanager", "etcd", "actionlint", "gateway-api",
+)  # fmt: skip
 
 
 def installed(name: str) -> Path | None:
@@ -357,7 +429,14 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=sorted(TOOLS),
         default=[],
-        help="build all but these (GitHub Actions skips the engine: it installs the official CLI)",
+        help="build all but these",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="tools built at once (default 2: each Go build uses every core, but"
+        " downloads, code generation and linking leave them idle; peak ~7 GB RSS)",
     )
     parser.add_argument("--print-path", action="store_true", help="print the built tools' bin dirs and exit")
     args = parser.parse_args(argv)
@@ -365,8 +444,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_path:
         print(":".join(str(d / "bin") for d in map(installed, (t.name for t in selected)) if d))
         return 0
-    for tool in selected:
-        ensure(tool)
+    missing = [tool for tool in selected if installed(tool.name) is None]
+    if not missing:
+        return 0
+    # One Go build cache for the run, shared by the builds (the standard library
+    # and common dependencies compile once) and deleted at the end: a cold
+    # engine build alone grows it to several GB.
+    with tempfile.TemporaryDirectory(prefix="perfstack-gocache-") as gocache:
+        os.environ["GOCACHE"] = gocache
+        # Longest first, so the short ones fill the gaps beside them.
+        missing.sort(key=lambda tool: BUILD_ORDER.index(tool.name))
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for future in [pool.submit(ensure, tool) for tool in missing]:
+                future.result()
     return 0
 
 

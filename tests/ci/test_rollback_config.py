@@ -1,9 +1,9 @@
 """rollback_config.py: each rollback changes exactly one line of a stack file, and bad input is refused.
 
 The input checks run in-process and need no CLI. Every test that edits a file
-runs the real `pulumi config set` (engine-marked: `engine_bin` is the CLI that
-tools/build.py builds, or None when the official one is on PATH) on a temp
-project: the repo's `Pulumi.yaml`, one stack file, a `file://` backend.
+runs the real `pulumi config set` (engine-marked: the CLI that tools/build.py
+builds) on a temp project: the repo's `Pulumi.yaml`, one stack file, a
+`file://` backend.
 """
 
 import difflib
@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.ci.helpers import REPO, SCRIPTS_DIR, load_script
+from tests.engine.engine import Engine
 from tests.engine.project import PulumiProject
 
 rollback = load_script("rollback_config")
@@ -105,8 +106,8 @@ def changed_lines(before: str, after: str) -> list[str]:
 class CliProject(PulumiProject):
     """A copy of the project with one stack file of the test's own, on a file backend."""
 
-    def __init__(self, root: Path, engine_bin: Path | None, stack: str, text: str, *, init: bool) -> None:
-        super().__init__(root, engine_bin, stack=stack, kubeconfig=None, init=init)
+    def __init__(self, root: Path, engine: Engine, stack: str, text: str, *, init: bool) -> None:
+        super().__init__(root, engine, stack=stack, kubeconfig=None, init=init)
         # Written after `stack init`, which adds an `encryptionsalt:` line the committed files do not have.
         self.stack_file.write_text(text)
 
@@ -130,14 +131,14 @@ MakeProject = Callable[..., CliProject]
 
 
 @pytest.fixture
-def cli_project(tmp_path: Path, engine_bin: Path | None) -> MakeProject:
+def cli_project(tmp_path: Path, pulumi_cli: Engine) -> MakeProject:
     """Makes a CliProject for a stack and its file's text (``init=False``: the backend has no such stack)."""
     made = 0
 
     def make(stack: str, text: str, *, init: bool = True) -> CliProject:
         nonlocal made
         made += 1
-        return CliProject(tmp_path / f"{stack}-{made}", engine_bin, stack, text, init=init)
+        return CliProject(tmp_path / f"{stack}-{made}", pulumi_cli, stack, text, init=init)
 
     return make
 

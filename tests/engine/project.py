@@ -1,10 +1,13 @@
-"""The real Pulumi CLI on a throwaway copy of this project: its own state, home and stack file.
+"""The real Pulumi engine on a throwaway copy of this project: its own state, stack file and plugins.
 
-Each :class:`PulumiProject` is a temp directory holding the program (symlinks
-to `__main__.py`, `infra/`, `components/`), a copy of `Pulumi.yaml` that finds
-the engine kit's provider and runs the tests' own Python, and a copy of
-`Pulumi.<stack>.yaml`; state goes to a `file://` backend in the same
-directory, secrets are encrypted with a passphrase.
+Each :class:`PulumiProject` is a temp directory holding copies of the real
+`Pulumi.yaml` and `Pulumi.<stack>.yaml`; state goes to a `file://` backend in
+the same directory, secrets are encrypted with a passphrase. Operations that
+run the program (preview, up, refresh, destroy, setting secrets) go through
+the Automation API's inline mode in a process of their own
+(`tests/engine/inline.py`); CLI-only commands (`config set --path`, `stack
+export`) run the CLI directly, as the runbook and the rollback script do.
+Both use the CLI and the Kubernetes provider that tools/build.py builds.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra.mockrun import ProgramRun
 from infra.render import manifests
 from tests.conftest import KNOWN_SECRETS
+from tests.engine.engine import Engine
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+POLICY_PACK = PROJECT_DIR / "policy" / "run-policy-pack"
 PASSPHRASE = "perfstack-engine-tests"
 TIMEOUT_S = 600
 
@@ -59,6 +62,7 @@ class Preview:
     steps: list[Step]
     change_summary: dict[str, int]
     diagnostics: list[dict[str, Any]]
+    policy_violations: list[dict[str, str]]
 
     def changed(self) -> list[Step]:
         """Every step that is not `same`."""
@@ -69,63 +73,48 @@ class Preview:
 
 
 class PulumiProject:
-    """A copy of the project that the real `pulumi` runs on, with one stack."""
+    """A copy of the project that the real engine runs on, with one stack."""
 
     def __init__(
         self,
         root: Path,
-        engine_bin: Path | None,
+        engine: Engine,
         *,
         stack: str,
         kubeconfig: Path | None,
         init: bool = True,
+        stack_file_of: str | None = None,
     ) -> None:
+        """``stack_file_of``: whose committed stack file the stack gets (default: its own)."""
         self.root = root
         self.stack = stack
         self.dir = root / "project"
         self.dir.mkdir(parents=True)
-        for name in ("__main__.py", "infra", "components"):
-            (self.dir / name).symlink_to(PROJECT_DIR / name)
-        self.policy_dir = self._policy_pack()
-        self._write_project_file(engine_bin)
-        shutil.copy(PROJECT_DIR / f"Pulumi.{stack}.yaml", self.dir / f"Pulumi.{stack}.yaml")
-        python_dir = str(Path(sys.executable).parent)
+        shutil.copy(PROJECT_DIR / "Pulumi.yaml", self.dir / "Pulumi.yaml")
+        shutil.copy(PROJECT_DIR / f"Pulumi.{stack_file_of or stack}.yaml", self.stack_file)
         self.env = {
             **os.environ,
-            "PATH": os.pathsep.join(
-                [*([str(engine_bin)] if engine_bin else []), python_dir, os.environ["PATH"]]
-            ),
-            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PATH": os.pathsep.join([str(engine.cli_dir), os.environ["PATH"]]),
+            "PULUMI_HOME": str(engine.pulumi_home),
             "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_PYTHON_CMD": sys.executable,
+            # Every plugin is the one installed in the plugin home: nothing may be
+            # downloaded, nor taken from PATH (where tests/conftest.py puts the built tools).
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+            # The inline program and the policy pack run in the tests' interpreter.
+            "PYTHONPATH": str(PROJECT_DIR),
+            "POLICY_PYTHON": sys.executable,
+            # The policy pack's level follows the stack (policy/README.md); the CLI passes
+            # its environment to the pack but no longer names the stack there itself.
+            "PULUMI_STACK": stack,
         }
-        if engine_bin is not None:
-            # Every plugin comes from the engine kit: nothing may be downloaded.
-            self.env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
         if kubeconfig is not None:
             self.env["KUBECONFIG"] = str(kubeconfig)
         (root / "state").mkdir()
         if init:
             self.run("stack", "init", stack, "--secrets-provider", "passphrase")
-
-    def _write_project_file(self, engine_bin: Path | None) -> None:
-        project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
-        # The tests' interpreter already has requirements.txt installed: no venv to create.
-        project["runtime"] = {"name": "python", "options": {"toolchain": "pip"}}
-        if engine_bin is not None:
-            # The kit's provider, named so the CLI does not warn that it took one from PATH.
-            project["plugins"] = {"providers": [{"name": "kubernetes", "path": str(engine_bin)}]}
-        (self.dir / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
-
-    def _policy_pack(self) -> Path:
-        pack = self.root / "policy"
-        shutil.copytree(PROJECT_DIR / "policy", pack, ignore=shutil.ignore_patterns("venv", "__pycache__"))
-        manifest = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())
-        manifest["runtime"] = {"name": "python", "options": {"toolchain": "pip"}}
-        (pack / "PulumiPolicy.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-        return pack
 
     @property
     def stack_file(self) -> Path:
@@ -134,11 +123,33 @@ class PulumiProject:
     def run(
         self, *args: str, check: bool = True, timeout: float = TIMEOUT_S
     ) -> subprocess.CompletedProcess[str]:
-        """`pulumi ARGS` in the project directory; a failure (when ``check``) shows everything it printed."""
+        """`pulumi ARGS` (CLI-only commands) in the project directory; a failure shows what it printed."""
+        return self._checked(["pulumi", *args, "--non-interactive"], check=check, timeout=timeout)
+
+    def operate(
+        self, operation: str, *, policy: bool = False, stdin: str | None = None, check: bool = True
+    ) -> tuple[subprocess.CompletedProcess[str], Preview | None]:
+        """One inline operation (tests/engine/inline.py): what the CLI printed, what the engine reported."""
+        out = self.root / f"{operation}.json"
+        out.unlink(missing_ok=True)
+        command = [
+            sys.executable, "-m", "tests.engine.inline", operation,
+            "--work-dir", str(self.dir), "--stack", self.stack, "--out", str(out),
+        ]  # fmt: skip
+        if policy:
+            command += ["--policy-pack", str(POLICY_PACK)]
+        result = self._checked(command, check=check, timeout=TIMEOUT_S, stdin=stdin)
+        return result, (parse_preview(out.read_text()) if out.exists() else None)
+
+    def _checked(
+        self, command: list[str], *, check: bool, timeout: float, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        # cwd is the project directory, as for a program the CLI starts itself.
         result = subprocess.run(
-            ["pulumi", *args, "--non-interactive"],
+            command,
             cwd=self.dir,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -149,36 +160,43 @@ class PulumiProject:
         return result
 
     def set_secrets(self, secrets: dict[str, str] = KNOWN_SECRETS) -> None:
-        for key, value in secrets.items():
-            self.run("config", "set", "--secret", f"perfstack:{key}", value, "--stack", self.stack)
+        """Each secret as encrypted stack config, through the Automation API."""
+        self.operate("secrets", stdin=json.dumps(secrets))
 
     def set_path(self, key: str, value: str) -> None:
         """`pulumi config set --path perfstack:KEY VALUE`: the runbook's one-line change."""
         self.run("config", "set", "--path", f"perfstack:{key}", value, "--stack", self.stack)
 
-    def preview(self, *extra: str, policy: bool = True) -> Preview:
-        """`pulumi preview --diff --json` (with the policy pack unless told otherwise)."""
-        args = ["preview", "--diff", "--json", "--stack", self.stack, *extra]
-        if policy:
-            args += ["--policy-pack", str(self.policy_dir)]
-        result = self.run(*args)
-        return parse_preview(result.stdout)
+    def _reported(self, operation: str, *, policy: bool = False) -> Preview:
+        _, reported = self.operate(operation, policy=policy)
+        assert reported is not None
+        return reported
 
-    def up(self, *extra: str) -> Preview:
-        """`pulumi up --yes --skip-preview --json` (with the policy pack): what it did."""
-        result = self.run(
-            "up", "--yes", "--skip-preview", "--json", "--stack", self.stack,
-            "--policy-pack", str(self.policy_dir), *extra,
-        )  # fmt: skip
-        return parse_events(result.stdout)
+    def preview(self, *, policy: bool = True) -> Preview:
+        """`pulumi preview --diff` (with the policy pack unless told otherwise): what it would do."""
+        return self._reported("preview", policy=policy)
+
+    def up(self) -> Preview:
+        """`pulumi up --yes --skip-preview` with the policy pack: what it did."""
+        return self._reported("up", policy=True)
 
     def refresh_preview(self) -> Preview:
-        """`pulumi refresh --preview-only --json`: what differs between the state and the cluster."""
-        return parse_preview(self.run("refresh", "--preview-only", "--json", "--stack", self.stack).stdout)
+        """`pulumi refresh --preview-only`: what differs between the state and the cluster."""
+        return self._reported("refresh")
+
+    def destroy(self) -> Preview:
+        """`pulumi destroy --yes`: what it deleted."""
+        return self._reported("destroy")
+
+    def declared_types(self) -> list[str]:
+        """The type of every resource in the stack's state (`pulumi stack export`)."""
+        exported = json.loads(self.run("stack", "export", "--stack", self.stack).stdout)
+        return [r["type"] for r in exported["deployment"].get("resources") or []]
 
 
-def parse_preview(stdout: str) -> Preview:
-    document = json.loads(stdout)
+def parse_preview(text: str) -> Preview:
+    """A result file of tests/engine/inline.py."""
+    document = json.loads(text)
     return Preview(
         steps=[
             Step(op=s["op"], urn=s["urn"], detailed_diff=s.get("detailedDiff") or {})
@@ -186,24 +204,8 @@ def parse_preview(stdout: str) -> Preview:
         ],
         change_summary=document.get("changeSummary", {}),
         diagnostics=document.get("diagnostics", []),
+        policy_violations=document.get("policyViolations", []),
     )
-
-
-def parse_events(stdout: str) -> Preview:
-    """The engine events that `pulumi up --json` streams, one JSON object per line, as a Preview."""
-    steps, diagnostics, summary = [], [], {}
-    for line in stdout.splitlines():
-        event = json.loads(line)
-        if "resOutputsEvent" in event:
-            metadata = event["resOutputsEvent"]["metadata"]
-            steps.append(
-                Step(op=metadata["op"], urn=metadata["urn"], detailed_diff=metadata.get("detailedDiff") or {})
-            )
-        elif "diagnosticEvent" in event:
-            diagnostics.append(event["diagnosticEvent"])
-        elif "summaryEvent" in event:
-            summary = event["summaryEvent"]["resourceChanges"]
-    return Preview(steps=steps, change_summary=summary, diagnostics=diagnostics)
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:

@@ -6,7 +6,6 @@ CLI that must still be what the operator reads, and nothing may be created.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from infra.loader import ConfigError
 from infra.mockrun import run_program
 from tests.conftest import KNOWN_SECRETS
+from tests.engine.engine import Engine
 from tests.engine.project import PulumiProject
 
 pytestmark = pytest.mark.engine
@@ -28,21 +28,19 @@ def mock_problems(overrides: dict[str, object], secrets: dict[str, str]) -> list
 
 def assert_refused_with(project: PulumiProject, problems: list[str]) -> None:
     """preview and up both fail, print every problem line, and leave no resource in the state."""
-    for command in (["preview"], ["up", "--yes", "--skip-preview"]):
-        result = project.run(*command, "--stack", "production", check=False)
+    for operation in ("preview", "up"):
+        result, _ = project.operate(operation, check=False)
         output = result.stdout + result.stderr
         assert result.returncode != 0, output
         for problem in problems:
             assert problem in output, output
-    exported = json.loads(project.run("stack", "export", "--stack", "production").stdout)
-    declared = [r["type"] for r in exported["deployment"].get("resources") or []]
-    assert set(declared) <= {"pulumi:pulumi:Stack"}, declared
+    assert set(project.declared_types()) <= {"pulumi:pulumi:Stack"}, project.declared_types()
 
 
 def test_a_missing_secret_stops_preview_and_up_with_the_command_that_sets_it(
-    tmp_path: Path, engine_bin: Path | None
+    tmp_path: Path, engine: Engine
 ) -> None:
-    project = PulumiProject(tmp_path, engine_bin, stack="production", kubeconfig=None)
+    project = PulumiProject(tmp_path, engine, stack="production", kubeconfig=None)
     given = {k: v for k, v in KNOWN_SECRETS.items() if k != "redisPassword"}
     project.set_secrets(given)
 
@@ -52,8 +50,8 @@ def test_a_missing_secret_stops_preview_and_up_with_the_command_that_sets_it(
     assert_refused_with(project, problems)
 
 
-def test_a_bad_value_stops_preview_and_up_naming_its_key(tmp_path: Path, engine_bin: Path | None) -> None:
-    project = PulumiProject(tmp_path, engine_bin, stack="production", kubeconfig=None)
+def test_a_bad_value_stops_preview_and_up_naming_its_key(tmp_path: Path, engine: Engine) -> None:
+    project = PulumiProject(tmp_path, engine, stack="production", kubeconfig=None)
     project.set_secrets()
     project.set_path("redis.maxmemory", "lots")
 

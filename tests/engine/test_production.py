@@ -17,6 +17,7 @@ import pytest
 
 from infra.mockrun import ProgramRun
 from tests.engine.cluster import LocalCluster
+from tests.engine.engine import Engine
 from tests.engine.project import Preview, PulumiProject, mock_objects, render_changes, unexplained_warnings
 
 pytestmark = pytest.mark.engine
@@ -32,15 +33,15 @@ STATEFUL_TYPES = (
 
 @pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, cluster: LocalCluster, engine_bin: Path | None
+    tmp_path_factory: pytest.TempPathFactory, cluster: LocalCluster, engine: Engine
 ) -> Iterator[PulumiProject]:
     """The production stack with its secrets set, not yet deployed; destroyed at the end if still up."""
     project = PulumiProject(
-        tmp_path_factory.mktemp("production"), engine_bin, stack="production", kubeconfig=cluster.kubeconfig
+        tmp_path_factory.mktemp("production"), engine, stack="production", kubeconfig=cluster.kubeconfig
     )
     project.set_secrets()
     yield project
-    project.run("destroy", "--yes", "--stack", "production", check=False)
+    project.operate("destroy", check=False)
 
 
 def live_objects(cluster: LocalCluster, kinds: str) -> list[dict[str, Any]]:
@@ -74,6 +75,7 @@ def test_preview_with_the_policy_pack_then_up_deploys_every_object_of_the_mock_r
     preview = stack.preview()
     assert set(preview.ops()) == {"create"}, preview.ops()
     assert not unexplained_warnings(preview.diagnostics)
+    assert not preview.policy_violations
 
     result = stack.up()
 
@@ -120,7 +122,7 @@ def test_a_canary_weight_change_updates_only_the_httproute_as_the_render_says(
 def test_the_kill_switch_updates_the_tracks_env_and_the_route_and_replaces_nothing_stateful(
     stack: PulumiProject, cluster: LocalCluster
 ) -> None:
-    stack.run("config", "set", "perfstack:killSwitch", "true", "--stack", "production")
+    stack.set_path("killSwitch", "true")
 
     preview = stack.preview()
 
@@ -160,9 +162,7 @@ def test_refresh_finds_no_drift(stack: PulumiProject) -> None:
 def test_the_policy_pack_stops_a_preview_that_breaks_a_mandatory_policy(stack: PulumiProject) -> None:
     stack.set_path("redis.replicas", "2")
     try:
-        result = stack.run(
-            "preview", "--stack", "production", "--policy-pack", str(stack.policy_dir), check=False
-        )
+        result, _ = stack.operate("preview", policy=True, check=False)
     finally:
         stack.set_path("redis.replicas", "3")
 
@@ -171,11 +171,10 @@ def test_the_policy_pack_stops_a_preview_that_breaks_a_mandatory_policy(stack: P
 
 
 def test_destroy_removes_everything_the_stack_created(stack: PulumiProject, cluster: LocalCluster) -> None:
-    stack.run("destroy", "--yes", "--skip-preview", "--stack", "production")
+    stack.destroy()
 
     namespaces = json.loads(cluster.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
     assert NAMESPACE not in {
         n["metadata"]["name"] for n in namespaces if n["status"].get("phase") != "Terminating"
     }
-    exported = json.loads(stack.run("stack", "export", "--stack", "production").stdout)
-    assert [r["type"] for r in exported["deployment"].get("resources") or []] in ([], ["pulumi:pulumi:Stack"])
+    assert stack.declared_types() in ([], ["pulumi:pulumi:Stack"])

@@ -15,6 +15,7 @@ import yaml
 
 from infra.render import manifests
 from tests.conftest import run_stack
+from tests.engine.engine import Engine
 from tests.engine.project import PulumiProject
 
 pytestmark = pytest.mark.engine
@@ -57,11 +58,9 @@ def comparable(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
     return result
 
 
-def test_up_with_render_yaml_to_writes_the_objects_of_the_mock_render(
-    tmp_path: Path, engine_bin: Path | None
-) -> None:
+def test_up_with_render_yaml_to_writes_the_objects_of_the_mock_render(tmp_path: Path, engine: Engine) -> None:
     out = tmp_path / "manifests"
-    project = PulumiProject(tmp_path / "project", engine_bin, stack="production", kubeconfig=None)
+    project = PulumiProject(tmp_path / "project", engine, stack="production", kubeconfig=None)
     project.set_secrets()
     project.set_path("kubernetes.renderYamlTo", str(out))
 

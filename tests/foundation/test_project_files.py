@@ -1,4 +1,4 @@
-"""The project files agree with the code: the config reference, Pulumi.yaml, .ci/run."""
+"""The project files agree with the code: the config reference, Pulumi.yaml, .ci/run, the tool pins."""
 
 import re
 
@@ -8,6 +8,7 @@ from infra.config import StackConfig
 from infra.docs import REFERENCE_PAGE, config_reference, page_with_reference
 from infra.mockrun import PROJECT_DIR
 from infra.secrets import ALL_SECRET_KEYS
+from tools.build import TOOLS, kubernetes_provider_release
 
 
 def test_config_reference_page_matches_the_model() -> None:
@@ -57,3 +58,18 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert command
     ci = (PROJECT_DIR / ".ci" / "run").read_text()
     assert f"\n{command.group(1)}\n" in ci
+
+
+def test_every_built_tool_comes_from_a_go_module_of_the_repository() -> None:
+    # Each Go build is a module of our own in tools/go/<name> that requires what a
+    # registry serves; nothing outside the repository (no copied kit) feeds a build.
+    for tool in TOOLS.values():
+        for source in tool.sources:
+            assert source.parent == PROJECT_DIR / "tools" / "go", (tool.name, source)
+            assert (source / "go.mod").is_file() and (source / "go.sum").is_file(), tool.name
+
+
+def test_the_python_kubernetes_sdk_is_the_release_of_the_built_provider() -> None:
+    pin = re.search(r"^pulumi-kubernetes==(\S+)$", (PROJECT_DIR / "requirements.txt").read_text(), re.M)
+
+    assert pin and pin.group(1) == kubernetes_provider_release()

@@ -1,18 +1,24 @@
-"""The servers the tests start are the versions the stacks deploy.
+"""The programs the tests run are the versions the stacks deploy.
 
 tools/build.py builds Prometheus, Alertmanager and Jaeger from their Go modules
 (tools/go/<name>/go.mod); components/platform/images.toml pins the images.
-A pin that moves without its tool, or a tool that moves without its pin,
-fails here.
+The Pulumi CLI is the release the workflows install, the Kubernetes provider
+the release of the Python SDK in requirements.txt. A pin that moves without
+its tool, or a tool that moves without its pin, fails here.
 """
 
+import json
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from components.platform.images import IMAGES
 from tests.conftest import built_tool
+from tests.engine.engine import Engine
+from tools.build import REPO, pulumi_release
 
 # (image pinned in images.toml, tool built by tools/build.py, binary, version flag)
 TOOLS_OF_IMAGES = [
@@ -45,3 +51,39 @@ def test_built_tool_is_the_pinned_image_version(image: str, tool: str, binary: s
     assert result.returncode == 0, result.stderr
     pinned = re.sub(r"^v|-.*$", "", IMAGES[image].version)
     assert reported_version(result.stdout + result.stderr) == pinned
+
+
+def pinned_requirement(package: str) -> str:
+    match = re.search(rf"^{re.escape(package)}==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
+    assert match, f"{package} is not pinned in requirements.txt"
+    return match.group(1)
+
+
+def test_the_built_cli_reports_the_release_tools_go_pulumi_requires() -> None:
+    result = subprocess.run(
+        [str(built_tool("pulumi") / "bin" / "pulumi"), "version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+    )
+
+    assert result.stdout.strip() == pulumi_release()
+
+
+def test_the_built_provider_serves_the_release_the_python_sdk_pins(engine: Engine, tmp_path: Path) -> None:
+    # The schema the provider serves over its gRPC interface carries the version
+    # stamped at build time; the CLI asks it the way it does for a program.
+    provider = built_tool("pulumi-kubernetes") / "bin" / "pulumi-resource-kubernetes"
+    result = subprocess.run(
+        [str(engine.cli_dir / "pulumi"), "package", "get-schema", str(provider)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PULUMI_HOME": str(engine.pulumi_home), "PULUMI_SKIP_UPDATE_CHECK": "true"},
+    )
+
+    assert json.loads(result.stdout)["version"] == pinned_requirement("pulumi-kubernetes")
