@@ -1,10 +1,12 @@
 """The perfstack policy pack: `pulumi preview|up --policy-pack policy`.
 
 The Pulumi analyzer runs this file as `__main__` from the pack directory
-(`python -m pulumi.policy ENGINE policy/` does `runpy.run_path`), with the
-stack being checked in `PULUMI_STACK`. Constructing `PolicyPack` starts the
-analyzer's gRPC server and never returns, so it happens only in `main()`;
-importing this module (tests, tooling) just defines the policies.
+(`python -m pulumi.policy ENGINE policy/` does `runpy.run_path`, and
+`run-policy-pack` runs it directly), with the stack being checked in
+`PULUMI_STACK`, which the caller of the CLI sets (see README.md).
+Constructing `PolicyPack` starts the analyzer's gRPC server and never
+returns, so it happens only in `main()`; importing this module (tests,
+tooling) just defines the policies.
 
 Enforcement: mandatory in production, advisory in staging, mandatory for a
 stack this file does not know (a run that cannot tell where it is fails
