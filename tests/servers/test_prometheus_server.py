@@ -29,6 +29,7 @@ from tests.observability.tools import tool_path
 from .conftest import Stack
 from .harness import (
     LOOPBACK,
+    START_TIMEOUT_S,
     Server,
     answers_200,
     free_ports,
@@ -41,6 +42,8 @@ from .harness import (
 
 CONFIG_KEY = "prometheus/prometheus.yml"
 EVALUATION_INTERVAL = "1s"
+RESEND_DELAY_S = 60
+"""Prometheus' `--rules.alert.resend-delay` default, which the stacks keep."""
 
 
 @dataclass(frozen=True)
@@ -165,5 +168,10 @@ def test_firing_alerts_are_posted_to_the_alertmanager_api(prometheus: RunningPro
         return names if firing <= names else None
 
     if firing:
-        prometheus.server.wait_until(delivered, f"{sorted(firing)} to be posted")
+        # An alert that fires before the notifier has discovered its Alertmanager target
+        # is dropped (notifier/alertmanagerset.go: no send loop yet) and sent again only
+        # after the resend delay: on a loaded machine discovery can lose that race.
+        prometheus.server.wait_until(
+            delivered, f"{sorted(firing)} to be posted", timeout=RESEND_DELAY_S + START_TIMEOUT_S
+        )
     assert {path for path, _ in prometheus.posted_alerts} <= {"/api/v2/alerts"}
