@@ -122,7 +122,7 @@ def test_a_canary_weight_change_updates_only_the_httproute_as_the_render_says(
 def test_the_kill_switch_updates_the_tracks_env_and_the_route_and_replaces_nothing_stateful(
     stack: PulumiProject, cluster: LocalCluster
 ) -> None:
-    stack.set_path("killSwitch", "true")
+    stack.run("config", "set", "perfstack:killSwitch", "true", "--stack", "production")
 
     preview = stack.preview()
 
