@@ -30,7 +30,7 @@ sys.path.insert(0, str(PROJECT_DIR / "bench"))
 from render import stack_with_services  # noqa: E402
 
 from tests.engine.cluster import ClusterTools, LocalCluster  # noqa: E402
-from tests.engine.engine import Engine, built_engine_dirs  # noqa: E402
+from tests.engine.engine import Engine  # noqa: E402
 from tests.engine.project import PulumiProject  # noqa: E402
 from tools.build import installed  # noqa: E402
 
@@ -49,8 +49,7 @@ def main() -> int:
     names = ("pulumi", "pulumi-kubernetes", "kube", "etcd", "kwok", "gateway-api")
     dirs = {name: installed(name) for name in names}
     missing = [name for name, path in dirs.items() if path is None]
-    engine_dirs = built_engine_dirs()
-    if missing or engine_dirs is None:
+    if missing:
         sys.exit(f"not built: {', '.join(missing)} (python3 tools/build.py --only {' '.join(missing)})")
     tools = ClusterTools.from_cache_dirs(
         kube=dirs["kube"], etcd=dirs["etcd"], kwok=dirs["kwok"], gateway_api=dirs["gateway-api"]
@@ -62,7 +61,9 @@ def main() -> int:
             LocalCluster(tools) as cluster,
         ):
             work = Path(directory)
-            engine = Engine.with_provider(*engine_dirs, work / "pulumi-home")
+            engine = Engine.with_provider(
+                dirs["pulumi"] / "bin", dirs["pulumi-kubernetes"], work / "pulumi-home"
+            )
             project = PulumiProject(work / "stack", engine, stack="production", kubeconfig=cluster.kubeconfig)
             # Keep the encryption salt `pulumi stack init` wrote; take the generated config.
             initialized = yaml.safe_load(project.stack_file.read_text())

@@ -93,5 +93,4 @@ def engine(pulumi_cli: Engine) -> Engine:
 
     Skips when either is not built, or fails under ``PERFSTACK_REQUIRE_TOOLS=1``.
     """
-    provider = built_tool("pulumi-kubernetes") / "bin" / "pulumi-resource-kubernetes"
-    return Engine.with_provider(pulumi_cli.cli_dir, provider, pulumi_cli.pulumi_home)
+    return Engine.with_provider(pulumi_cli.cli_dir, built_tool("pulumi-kubernetes"), pulumi_cli.pulumi_home)

@@ -342,18 +342,19 @@ def build_actionlint(tool: Tool, out: Path, scratch: Path) -> None:
     _run(["go", "install", f"github.com/rhysd/actionlint/cmd/actionlint@{ACTIONLINT_VERSION}"], scratch, env)
 
 
+# Longest cold build first (on 2 cores): tools/build.py starts them in this order,
+# so the short ones fill the gaps beside the long ones.
 TOOLS: dict[str, Tool] = {
     t.name: t
     for t in (
-        Tool("kube", lambda: required_module_version("kube"), build_kube, (GO_MODULES / "kube",)),
-        Tool("etcd", lambda: required_module_version("etcd"), build_etcd, (GO_MODULES / "etcd",)),
-        Tool("kwok", lambda: required_module_version("kwok"), build_kwok, (GO_MODULES / "kwok",)),
         Tool(
-            "gateway-api",
-            lambda: GATEWAY_API_VERSION,
-            build_gateway_api,
-            recipe={"version": GATEWAY_API_VERSION},
+            "pulumi-kubernetes",
+            kubernetes_provider_release,
+            build_pulumi_kubernetes,
+            (GO_MODULES / "pulumi-kubernetes",),
         ),
+        Tool("pulumi", pulumi_release, build_pulumi, (GO_MODULES / "pulumi",)),
+        Tool("kube", lambda: required_module_version("kube"), build_kube, (GO_MODULES / "kube",)),
         Tool(
             "prometheus",
             lambda: prometheus_release(required_module_version("prometheus")),
@@ -362,39 +363,33 @@ TOOLS: dict[str, Tool] = {
             {"sd": PROMETHEUS_SD},
         ),
         Tool(
-            "alertmanager",
-            lambda: required_module_version("alertmanager").lstrip("v"),
-            build_alertmanager,
-            (GO_MODULES / "alertmanager",),
-        ),
-        Tool(
             "jaeger",
             lambda: jaeger_release(required_module_version("jaeger")),
             build_jaeger,
             (GO_MODULES / "jaeger",),
         ),
-        Tool("pulumi", pulumi_release, build_pulumi, (GO_MODULES / "pulumi",)),
+        Tool("kwok", lambda: required_module_version("kwok"), build_kwok, (GO_MODULES / "kwok",)),
         Tool(
-            "pulumi-kubernetes",
-            kubernetes_provider_release,
-            build_pulumi_kubernetes,
-            (GO_MODULES / "pulumi-kubernetes",),
+            "alertmanager",
+            lambda: required_module_version("alertmanager").lstrip("v"),
+            build_alertmanager,
+            (GO_MODULES / "alertmanager",),
         ),
+        Tool("etcd", lambda: required_module_version("etcd"), build_etcd, (GO_MODULES / "etcd",)),
         Tool(
             "actionlint",
             lambda: ACTIONLINT_VERSION.lstrip("v"),
             build_actionlint,
             recipe={"version": ACTIONLINT_VERSION},
         ),
+        Tool(
+            "gateway-api",
+            lambda: GATEWAY_API_VERSION,
+            build_gateway_api,
+            recipe={"version": GATEWAY_API_VERSION},
+        ),
     )
 }
-
-
-# Cold build times on 2 cores, longest first.
-BUILD_ORDER = (
-    "pulumi-kubernetes", "pulumi", "kube", "prometheus", "jaeger", "kwok",
-    "alertmanager", "etcd", "actionlint", "gateway-api",
-)  # fmt: skip
 
 
 def installed(name: str) -> Path | None:
@@ -455,8 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     # engine build alone grows it to several GB.
     with tempfile.TemporaryDirectory(prefix="perfstack-gocache-") as gocache:
         os.environ["GOCACHE"] = gocache
-        # Longest first, so the short ones fill the gaps beside them.
-        missing.sort(key=lambda tool: BUILD_ORDER.index(tool.name))
+        missing.sort(key=lambda tool: list(TOOLS).index(tool.name))
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             for future in [pool.submit(ensure, tool) for tool in missing]:
                 future.result()

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.build import installed, kubernetes_provider_release
+from tools.build import kubernetes_provider_release
 
 
 @dataclass(frozen=True)
@@ -18,16 +18,18 @@ class Engine:
     pulumi_home: Path
 
     @classmethod
-    def with_provider(cls, cli_dir: Path, provider: Path, pulumi_home: Path) -> Engine:
-        """The CLI with ``provider`` installed in ``pulumi_home`` at the release the Python SDK pins.
+    def with_provider(cls, cli_dir: Path, provider_dir: Path, pulumi_home: Path) -> Engine:
+        """The CLI with the provider built in ``provider_dir`` installed in ``pulumi_home``.
 
-        With that exact version in the plugin home the CLI neither warns nor
-        looks for another (the tests turn automatic downloads off).
+        Installed at the release the Python SDK pins: with that exact version in
+        the plugin home the CLI neither warns nor looks for another (the tests
+        turn automatic downloads off).
         """
         subprocess.run(
             [
                 str(cli_dir / "pulumi"), "plugin", "install", "resource", "kubernetes",
-                kubernetes_provider_release(), "--file", str(provider), "--non-interactive",
+                kubernetes_provider_release(), "--file", str(provider_binary(provider_dir)),
+                "--non-interactive",
             ],
             env={**os.environ, "PULUMI_HOME": str(pulumi_home), "PULUMI_SKIP_UPDATE_CHECK": "true"},
             check=True,
@@ -37,9 +39,6 @@ class Engine:
         return cls(cli_dir, pulumi_home)
 
 
-def built_engine_dirs() -> tuple[Path, Path] | None:
-    """(CLI bin dir, provider binary) when tools/build.py has built both, else None."""
-    cli, provider = installed("pulumi"), installed("pulumi-kubernetes")
-    if cli is None or provider is None:
-        return None
-    return cli / "bin", provider / "bin" / "pulumi-resource-kubernetes"
+def provider_binary(provider_dir: Path) -> Path:
+    """The plugin binary in the cache directory of tools/build.py's `pulumi-kubernetes`."""
+    return provider_dir / "bin" / "pulumi-resource-kubernetes"

@@ -24,7 +24,7 @@ process at a time). Operations:
 
 RESULT.json holds what `pulumi preview --diff --json` gives a reviewer: the
 steps (op, URN, detailed diff), the change summary, and every diagnostic and
-policy violation. The exit code is the CLI's: 0, or 1 with its output on stderr.
+policy violation (`secrets` writes none). The exit code is the CLI's: 0, or 1 with its output on stderr.
 """
 
 from __future__ import annotations
@@ -128,13 +128,14 @@ def select_stack(work_dir: Path, stack: str) -> auto.Stack:
 
 def run(
     operation: str, stack: auto.Stack, policy_packs: list[str], secrets: dict[str, str]
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """What the engine reported for ``operation``; None for `secrets`, which runs no engine."""
     echo = {"on_output": lambda line: print(line, flush=True)}
     if operation == "secrets":
         stack.set_all_config(
             {f"{PROJECT_NAME}:{k}": auto.ConfigValue(v, secret=True) for k, v in secrets.items()}
         )
-        return EventLog("").result({})
+        return None
     if operation == "preview":
         log = EventLog("resource_pre_event")
         preview = stack.preview(diff=True, policy_packs=policy_packs, on_event=log, **echo)
@@ -169,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     except auto.CommandError as error:
         print(error, file=sys.stderr, flush=True)
         return 1
-    args.out.write_text(json.dumps(result, indent=1))
+    if result is not None:
+        args.out.write_text(json.dumps(result, indent=1))
     return 0
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from components.platform.images import IMAGES
 from tests.conftest import built_tool
-from tests.engine.engine import Engine
-from tools.build import REPO, pulumi_release
+from tests.engine.engine import Engine, provider_binary
+from tools.build import kubernetes_provider_release, pulumi_release
 
 # (image pinned in images.toml, tool built by tools/build.py, binary, version flag)
 TOOLS_OF_IMAGES = [
@@ -53,12 +53,6 @@ def test_built_tool_is_the_pinned_image_version(image: str, tool: str, binary: s
     assert reported_version(result.stdout + result.stderr) == pinned
 
 
-def pinned_requirement(package: str) -> str:
-    match = re.search(rf"^{re.escape(package)}==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
-    assert match, f"{package} is not pinned in requirements.txt"
-    return match.group(1)
-
-
 def test_the_built_cli_reports_the_release_tools_go_pulumi_requires() -> None:
     result = subprocess.run(
         [str(built_tool("pulumi") / "bin" / "pulumi"), "version"],
@@ -72,10 +66,13 @@ def test_the_built_cli_reports_the_release_tools_go_pulumi_requires() -> None:
     assert result.stdout.strip() == pulumi_release()
 
 
-def test_the_built_provider_serves_the_release_the_python_sdk_pins(engine: Engine, tmp_path: Path) -> None:
+def test_the_built_provider_serves_the_release_tools_go_pulumi_kubernetes_pins(
+    engine: Engine, tmp_path: Path
+) -> None:
     # The schema the provider serves over its gRPC interface carries the version
-    # stamped at build time; the CLI asks it the way it does for a program.
-    provider = built_tool("pulumi-kubernetes") / "bin" / "pulumi-resource-kubernetes"
+    # stamped at build time; the CLI asks it the way it does for a program. That
+    # release is the Python SDK's pin (tests/foundation/test_project_files.py).
+    provider = provider_binary(built_tool("pulumi-kubernetes"))
     result = subprocess.run(
         [str(engine.cli_dir / "pulumi"), "package", "get-schema", str(provider)],
         capture_output=True,
@@ -86,4 +83,4 @@ def test_the_built_provider_serves_the_release_the_python_sdk_pins(engine: Engin
         env={**os.environ, "PULUMI_HOME": str(engine.pulumi_home), "PULUMI_SKIP_UPDATE_CHECK": "true"},
     )
 
-    assert json.loads(result.stdout)["version"] == pinned_requirement("pulumi-kubernetes")
+    assert json.loads(result.stdout)["version"] == kubernetes_provider_release()
