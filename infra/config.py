@@ -91,6 +91,27 @@ class StackConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _rollout_interval_spans_enough_scrapes(self) -> "StackConfig":
+        # The judge's rate() windows need the same margin as the recording rules'.
+        scrape = duration_seconds(self.prometheus.scrape_interval)
+        minimum = RATE_WINDOW_MIN_SCRAPES * scrape
+        raise_errors(
+            "StackConfig",
+            [
+                config_error(
+                    "rollout_interval_too_short",
+                    f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of prometheus.scrapeInterval "
+                    f"({self.prometheus.scrape_interval}): {minimum:g}s or longer",
+                    ("services", name, "rollout", "interval"),
+                    service.rollout.interval,
+                )
+                for name, service in self.services.items()
+                if duration_seconds(service.rollout.interval) < minimum
+            ],
+        )
+        return self
+
+    @model_validator(mode="after")
     def _sticky_needs_the_docker_router(self) -> "StackConfig":
         # A promise the platform cannot keep is refused, not silently dropped:
         # a weight change must stay an HTTPRoute-only change, and Gateway API's

@@ -98,6 +98,13 @@ def _default(field: Any) -> str:
         return ""
     if isinstance(default, bool):
         return f"`{str(default).lower()}`"
+    if isinstance(default, list) and all(isinstance(item, BaseModel) for item in default):
+        # A list of sections (rollout steps) as the stack file would spell it.
+        items = ", ".join(
+            "{" + ", ".join(f"{k}: {v}" for k, v in item.model_dump(by_alias=True).items()) + "}"
+            for item in default
+        )
+        return f"`[{items}]`"
     return f"`{default}`"
 
 

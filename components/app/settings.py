@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AfterValidator, Field, ValidationError, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails
 
+from components.app.rollout import RolloutConfig
 from components.platform.settings import (
     COOKIE_NAME_PATTERN,
     SERVICE_NAME_PATTERN,
@@ -384,6 +385,9 @@ class ServiceConfig(ConfigModel):
     """Feature flags by camelCase name, e.g. `apiCaching: {enabled: true, rollout: 25}`."""
     env: EnvMap = Field(default_factory=dict)
     """Extra env for both tracks."""
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    """How `python -m rollout` promotes, holds and rolls back the canary (docs/rollout.md). Read by
+    the rollout judge only: changing it changes no deployed resource."""
 
     @model_validator(mode="after")
     def _check_service(self) -> "ServiceConfig":

@@ -26,7 +26,8 @@ from components.platform.telemetry import (
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
 )
-from components.prometheus.alerts import AlertsConfig, MonitoredDeployment, alert_catalog, user_requests
+from components.prometheus.alerts import AlertsConfig, MonitoredDeployment, alert_catalog
+from components.prometheus.queries import track_queries
 
 RULES_FILE_NAME = "perfstack-rules.yml"
 """File name the rule file is deployed under (prometheus.yml refers to it)."""
@@ -34,42 +35,21 @@ RULES_FILE_NAME = "perfstack-rules.yml"
 RECORDING_GROUP = "perfstack.recording"
 ALERTING_GROUP = "perfstack.alerts"
 
-_BY = "by (service, track)"
-
-
-def _latency_quantile(q: str, cfg: AlertsConfig) -> str:
-    buckets = f"rate({user_requests('http_request_duration_seconds_bucket', cfg)}[{cfg.rate_window}])"
-    return f"histogram_quantile({q}, sum by (service, track, le) ({buckets}))"
-
-
-def _ratio(part: str, whole: str, window: str) -> str:
-    # `or ... * 0` makes the ratio 0 instead of absent when no series matches
-    # the part yet (no 5xx ever served, no cache hit ever): an absent ratio would
-    # silently disable "hit rate low" and the canary-vs-stable comparison.
-    part_rate = f"sum {_BY} (rate({part}[{window}]))"
-    whole_rate = f"sum {_BY} (rate({whole}[{window}]))"
-    return f"(\n  {part_rate}\n  or\n  {whole_rate} * 0\n)\n/\n{whole_rate}"
-
 
 def recording_rules(cfg: AlertsConfig) -> tuple[tuple[str, str], ...]:
     """(record name, PromQL) in evaluation order: later rules may read earlier ones."""
-    requests = user_requests("http_requests_total", cfg)
-    duration_sum = user_requests("http_request_duration_seconds_sum", cfg)
-    duration_count = user_requests("http_request_duration_seconds_count", cfg)
-    window = cfg.rate_window
+    app = track_queries(cfg, cfg.rate_window)
     return (
-        (REQUEST_RATE, f"sum {_BY} (rate({requests}[{window}]))"),
-        (ERROR_RATIO, _ratio(user_requests("http_requests_total", cfg, 'code=~"5.."'), requests, window)),
-        (P95_LATENCY, _latency_quantile("0.95", cfg)),
-        (P50_LATENCY, _latency_quantile("0.5", cfg)),
-        (
-            MEAN_LATENCY,
-            f"sum {_BY} (rate({duration_sum}[{window}]))\n/\nsum {_BY} (rate({duration_count}[{window}]))",
-        ),
-        (CACHE_HIT_RATIO, _ratio('cache_requests_total{result="hit"}', "cache_requests_total", window)),
-        (TOKEN_RATE, f"sum {_BY} (rate(llm_tokens_total[{window}]))"),
+        (REQUEST_RATE, app.request_rate),
+        (ERROR_RATIO, app.error_ratio),
+        (P95_LATENCY, app.p95_latency),
+        (P50_LATENCY, app.p50_latency),
+        (MEAN_LATENCY, app.mean_latency),
+        (CACHE_HIT_RATIO, app.cache_hit_ratio),
+        (TOKEN_RATE, app.token_rate),
+        # The recorded series, so the rule does not compute both rates again.
         (TOKENS_PER_REQUEST, f"{TOKEN_RATE}\n/\n{REQUEST_RATE}"),
-        (QUALITY, f"avg {_BY} (quality_score)"),
+        (QUALITY, app.quality),
         # Each Sentinel reports the epoch; the highest is the cluster's, whichever Sentinel is down.
         (REDIS_CONFIG_EPOCH, "max by (service, master_name) (redis_sentinel_master_config_epoch)"),
     )

@@ -1,8 +1,11 @@
 """The dependency direction is enforced by import-linter's contracts in pyproject.toml."""
 
+import ast
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -14,7 +17,7 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def copy_of_project(tmp_path: Path) -> Path:
-    for name in ("infra", "components"):
+    for name in ("rollout", "infra", "components"):
         shutil.copytree(PROJECT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(PROJECT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
@@ -41,3 +44,41 @@ def test_a_component_importing_a_sibling_breaks_a_contract(tmp_path: Path) -> No
     result = lint_imports(project)
     assert result.returncode != 0
     assert "do not import each other BROKEN" in result.stdout
+
+
+def test_infra_importing_the_rollout_judge_breaks_a_contract(tmp_path: Path) -> None:
+    project = copy_of_project(tmp_path)
+    with (project / "infra" / "config.py").open("a") as module:
+        module.write("\nimport rollout.judge  # noqa\n")
+    result = lint_imports(project)
+    assert result.returncode != 0
+    assert "infra uses components, never the reverse BROKEN" in result.stdout
+
+
+def test_the_rollout_core_importing_an_adapter_breaks_a_contract(tmp_path: Path) -> None:
+    project = copy_of_project(tmp_path)
+    with (project / "rollout" / "judge.py").open("a") as module:
+        module.write("\nimport rollout.prometheus  # noqa\n")
+    result = lint_imports(project)
+    assert result.returncode != 0
+    assert "the rollout core does not import its adapters BROKEN" in result.stdout
+
+
+ROLLOUT_CORE = ("samples", "stats", "checks", "judge")
+IO_MODULES = {"subprocess", "urllib", "socket", "http", "os", "pathlib", "shutil"}
+
+
+@pytest.mark.parametrize("module", ROLLOUT_CORE)
+def test_the_rollout_core_imports_no_io_module(module: str) -> None:
+    tree = ast.parse((PROJECT / "rollout" / f"{module}.py").read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not imported & IO_MODULES, f"rollout/{module}.py imports {sorted(imported & IO_MODULES)}"

@@ -111,6 +111,90 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "at least 4 scrapes of prometheus.scrapeInterval (30s): 120s or longer",
     ),
     (
+        "rollout steps not ending at 100",
+        {"services.api.rollout": {"steps": [{"weight": 10, "soak": "5m"}, {"weight": 50, "soak": "5m"}]}},
+        "perfstack:services.api.rollout.steps",
+        "the last step must have weight 100",
+    ),
+    (
+        "rollout steps not rising",
+        {
+            "services.api.rollout": {
+                "steps": [
+                    {"weight": 50, "soak": "5m"},
+                    {"weight": 10, "soak": "5m"},
+                    {"weight": 100, "soak": "5m"},
+                ]
+            }
+        },
+        "perfstack:services.api.rollout.steps",
+        "weights must rise step by step",
+    ),
+    (
+        "rollout soak shorter than the interval",
+        {"services.api.rollout": {"interval": "10m"}},
+        "perfstack:services.api.rollout.steps",
+        "the soak of step 1 (5m) is shorter than interval 10m",
+    ),
+    (
+        "rollout interval shorter than 4 scrapes",
+        {"prometheus.scrapeInterval": "30s", "services.api.rollout.interval": "1m"},
+        "perfstack:services.api.rollout.interval",
+        "at least 4 scrapes of prometheus.scrapeInterval (30s): 120s or longer",
+    ),
+    (
+        "rollout step weight of 0",
+        {"services.api.rollout": {"steps": [{"weight": 0, "soak": "5m"}, {"weight": 100, "soak": "5m"}]}},
+        "perfstack:services.api.rollout.steps.0.weight",
+        "greater than or equal to 1",
+    ),
+    (
+        "rollout minRequests of 0",
+        {"services.api.rollout.minRequests": 0},
+        "perfstack:services.api.rollout.minRequests",
+        "greater than or equal to 1",
+    ),
+    (
+        "freeze window with a bad time of day",
+        {"services.api.rollout.freeze": [{"days": ["fri"], "start": "15h", "end": "24:00"}]},
+        "perfstack:services.api.rollout.freeze.0.start",
+        "not a time of day in UTC",
+    ),
+    (
+        "freeze window ending before it starts",
+        {"services.api.rollout.freeze": [{"start": "18:00", "end": "09:00"}]},
+        "perfstack:services.api.rollout.freeze.0.end",
+        "is not after start",
+    ),
+    (
+        "freeze window of both kinds",
+        {
+            "services.api.rollout.freeze": [
+                {"start": "18:00", "end": "20:00", "since": "2026-12-24T00:00:00Z"}
+            ]
+        },
+        "perfstack:services.api.rollout.freeze.0.start",
+        "give either `start` and `end`",
+    ),
+    (
+        "one-off freeze window without a zone",
+        {"services.api.rollout.freeze": [{"since": "2026-12-24T00:00:00", "until": "2026-12-27T00:00:00Z"}]},
+        "perfstack:services.api.rollout.freeze.0.since",
+        "RFC 3339 time with a zone",
+    ),
+    (
+        "freeze window on an unknown day",
+        {"services.api.rollout.freeze": [{"days": ["friday"], "start": "15:00", "end": "24:00"}]},
+        "perfstack:services.api.rollout.freeze.0.days.0",
+        "'mon', 'tue'",
+    ),
+    (
+        "comparison confidence of 1",
+        {"services.api.rollout.checks.compare.confidence": 1},
+        "perfstack:services.api.rollout.checks.compare.confidence",
+        "less than 1",
+    ),
+    (
         "PagerDuty URL not http(s)",
         {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
         "perfstack:notifications.pagerduty.url",

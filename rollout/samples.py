@@ -1,0 +1,38 @@
+"""What the judge knows of a track in one analysis window."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrackSample:
+    """One track's signals over the analysis window (None: the track reports no such series)."""
+
+    requests: float
+    """User requests in the window (probes and scrapes excluded)."""
+    instances_up: int
+    """Instances whose last scrape succeeded."""
+    error_ratio: float | None = None
+    """Share of the window's user requests answered 5xx."""
+    p95_s: float | None = None
+    """P95 latency in the window, seconds."""
+    buckets: tuple[tuple[float, float], ...] = ()
+    """The latency histogram over the window: (upper bound `le`, cumulative requests), rising, +Inf last."""
+    quality: float | None = None
+    """Average quality score of the track's instances."""
+    cache_hit_ratio: float | None = None
+    """Share of cache lookups that hit in the window."""
+    tokens_per_request: float | None = None
+    """LLM tokens per user request in the window."""
+
+    @property
+    def errors(self) -> float:
+        """5xx answers in the window."""
+        return (self.error_ratio or 0.0) * self.requests
+
+
+@dataclass(frozen=True)
+class ServiceSamples:
+    """Both tracks of one service; a track is None when Prometheus holds no series of it at all."""
+
+    stable: TrackSample | None
+    canary: TrackSample | None
