@@ -1,0 +1,214 @@
+"""The judge on samples the real Prometheus (pinned version) computes from backfilled series.
+
+One Prometheus for the module, with one service per scenario of the issue: a
+healthy canary, a bad canary (critical), a warning-level canary, a canary with
+a handful of requests, a canary with no instance up. `api` is the staging
+stack's own service, bad in the first phase and healthy in the second, for the
+command: a verdict replayed at a past moment (`--at`), and `apply`.
+"""
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.app.settings import ServiceConfig
+from components.prometheus.alerts import AlertsConfig
+from rollout.cli import main
+from rollout.judge import Action, Decision, StepHistory, judge
+from rollout.prometheus import PrometheusReader
+from tests.ci.test_rollback_config import MakeProject, changed_leaves, changed_lines, cli_project  # noqa: F401
+from tests.rollout.conftest import data_end
+from tests.rollout.synthetic import Phase, TrackTraffic, openmetrics
+
+PHASE_S = 20 * 60
+INTO_PHASE = timedelta(minutes=10)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def healthy(rps: float, **changes: object) -> TrackTraffic:
+    fields: dict[str, object] = {
+        "rps": rps,
+        "error_ratio": 0.01,
+        "latency_s": 0.3,
+        "quality": 0.85,
+        "cache_hit_ratio": 0.4,
+        "tokens_per_request": 60,
+    }
+    return TrackTraffic(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+# Canary at weight 10 against 9 req/s on stable: 300 canary requests per 5m window.
+SCENARIOS: dict[str, tuple[TrackTraffic, TrackTraffic | None]] = {
+    "healthy": (healthy(9), healthy(1)),
+    "critical": (healthy(9), healthy(1, error_ratio=0.10)),
+    "warning": (healthy(9, error_ratio=0.02), healthy(1, error_ratio=0.03)),
+    "handful": (healthy(0.9), healthy(0.1)),
+    "down": (healthy(9), healthy(0, instances_up=0)),
+}
+EXPECTED = {
+    "healthy": (Action.PROMOTE, 50),
+    "critical": (Action.ROLLBACK, 0),
+    "warning": (Action.STEP_BACK, 0),
+    "handful": (Action.HOLD, 10),
+    "down": (Action.ROLLBACK, 0),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    url: str
+    bad_phase: datetime
+    """A moment in the first phase: api's canary fails 10 % of its requests."""
+    good_phase: datetime
+    """A moment in the second phase: every canary as SCENARIOS says."""
+
+
+@pytest.fixture(scope="module")
+def scenario(backfilled_prometheus: Callable[[str], str]) -> Scenario:
+    end = data_end()
+    first = Phase(
+        end - 2 * PHASE_S,
+        end - PHASE_S,
+        {("api", "stable"): healthy(7.5), ("api", "canary"): healthy(2.5, error_ratio=0.10)},
+    )
+    tracks = {("api", "stable"): healthy(7.5), ("api", "canary"): healthy(2.5)}
+    for name, (stable, canary) in SCENARIOS.items():
+        tracks[(name, "stable")] = stable
+        if canary is not None:
+            tracks[(name, "canary")] = canary
+    second = Phase(end - PHASE_S, end, tracks)
+    url = backfilled_prometheus(openmetrics([first, second]))
+    return Scenario(
+        url,
+        datetime.fromtimestamp(first.start, UTC) + INTO_PHASE,
+        datetime.fromtimestamp(second.start, UTC) + INTO_PHASE,
+    )
+
+
+def verdict(scenario: Scenario, name: str) -> Decision:
+    config = ServiceConfig.model_validate(
+        {"image": "ghcr.io/example/api", "stable": {"version": "1"}, "canary": {"version": "2", "weight": 10}}
+    )
+    at = scenario.good_phase
+    samples = PrometheusReader(scenario.url).samples(AlertsConfig(), config.rollout.interval, at)
+    return judge(name, config, AlertsConfig(), False, at, StepHistory(at - timedelta(hours=1)), samples[name])
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_each_scenario_gets_its_verdict_from_the_real_prometheus(scenario: Scenario, name: str) -> None:
+    decision = verdict(scenario, name)
+    assert (decision.action, decision.next_weight) == EXPECTED[name], decision.reason
+
+
+def test_the_samples_are_the_windows_requests(scenario: Scenario) -> None:
+    samples = PrometheusReader(scenario.url).samples(AlertsConfig(), "5m", scenario.good_phase)["healthy"]
+    assert samples.canary is not None and samples.stable is not None
+    assert samples.canary.requests == pytest.approx(300)  # 1 req/s for 5 minutes, probes excluded
+    assert samples.stable.requests == pytest.approx(2700)
+    assert samples.canary.error_ratio == pytest.approx(0.01)
+
+
+def test_a_critical_verdict_names_the_failing_check_with_its_evidence(scenario: Scenario) -> None:
+    check = next(c for c in verdict(scenario, "critical").checks if c.failed and c.name == "error_rate")
+    assert (check.observed, check.threshold, check.sample) == pytest.approx((0.10, 0.05, 300))
+
+
+def test_a_canary_with_no_instance_up_is_critical_not_missing_data(scenario: Scenario) -> None:
+    failed = {c.name for c in verdict(scenario, "down").checks if c.failed}
+    assert "instances_up" in failed
+
+
+def test_the_warning_canary_is_within_the_comparison_margin(scenario: Scenario) -> None:
+    decision = verdict(scenario, "warning")
+    compare = next(c for c in decision.checks if c.name == "compare_error_rate")
+    assert not compare.failed and compare.p_value is not None
+    assert {c.tier for c in decision.checks if c.failed} == {"warning"}
+
+
+# --- the command against the same Prometheus --------------------------------------------------
+
+
+def decide_json(scenario: Scenario, at: datetime) -> list[dict[str, object]]:
+    out, err = io.StringIO(), io.StringIO()
+    started = (at - timedelta(hours=1)).isoformat()
+    argv = [
+        "decide",
+        "staging",
+        "--prometheus",
+        scenario.url,
+        "--at",
+        at.isoformat(),
+        "--step-started",
+        started,
+    ]
+    status = main([*argv, "--json"], stdout=out, stderr=err)
+    assert status == 0, err.getvalue()
+    return json.loads(out.getvalue())
+
+
+def test_decide_prints_one_json_object_per_service(scenario: Scenario) -> None:
+    (decision,) = decide_json(scenario, scenario.good_phase)
+    assert (decision["service"], decision["action"], decision["weight"], decision["next_weight"]) == (
+        "api",
+        "promote",
+        25,
+        50,
+    )
+    assert decision["checks"]
+
+
+def test_decide_at_a_past_moment_replays_that_moments_verdict(scenario: Scenario) -> None:
+    (decision,) = decide_json(scenario, scenario.bad_phase)
+    assert (decision["action"], decision["next_weight"]) == ("rollback", 0)
+    assert decision["at"] == scenario.bad_phase.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.engine
+def test_apply_writes_the_rollback_as_one_line_and_prints_the_evidence(
+    scenario: Scenario,
+    cli_project: MakeProject,  # noqa: F811
+) -> None:
+    before = (REPO / "Pulumi.staging.yaml").read_text()
+    cli = cli_project("staging", before)
+    at = scenario.bad_phase.isoformat()
+    started = (scenario.bad_phase - timedelta(hours=1)).isoformat()
+    result = subprocess.run(
+        [sys.executable, "-m", "rollout", "apply", "staging", "--prometheus", scenario.url, "--at", at,
+         "--step-started", started, "--project-dir", str(cli.dir)],
+        cwd=REPO, env=cli.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    after = cli.stack_file.read_text()
+    assert len(changed_lines(before, after)) == 2  # one line out, one in
+    leaf = ("config", "perfstack:services", "api", "canary", "weight")
+    assert changed_leaves(before, after) == {leaf: (25, 0)}
+    assert "rollout(staging/api): rollback canary 25 -> 0" in result.stdout
+    assert "critical error_rate: 0.1 > 0.05" in result.stdout
+
+
+@pytest.mark.engine
+def test_apply_of_a_hold_leaves_the_stack_file_alone(
+    scenario: Scenario,
+    cli_project: MakeProject,  # noqa: F811
+) -> None:
+    before = (REPO / "Pulumi.staging.yaml").read_text()
+    cli = cli_project("staging", before)
+    text = yaml.safe_load(before)
+    assert text["config"]["perfstack:services"]["api"]["canary"]["weight"] == 25
+    at = scenario.good_phase.isoformat()  # soaking: the step began just now
+    result = subprocess.run(
+        [sys.executable, "-m", "rollout", "apply", "staging", "--prometheus", scenario.url, "--at", at,
+         "--step-started", at, "--project-dir", str(cli.dir)],
+        cwd=REPO, env=cli.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "nothing to apply" in result.stdout
+    assert cli.stack_file.read_text() == before
