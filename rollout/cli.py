@@ -4,9 +4,10 @@ decide  prints one decision per service (promote, hold, step_back, rollback,
         complete) with every check's evidence; changes nothing.
 apply   decides, then makes the decided change to `Pulumi.<STACK>.yaml` with
         `pulumi config set --path perfstack:services.<name>.canary.weight N`
-        (the one-key guard restores the file byte for byte if anything else
-        would change), and prints a commit message carrying the evidence.
-        It never edits anything else; hold and complete change nothing.
+        (with `rollout.flag`: `...features.<flag>.canary.rollout N`; the
+        one-key guard restores the file byte for byte if anything else would
+        change), and prints a commit message carrying the evidence. It never
+        edits anything else; hold and complete change nothing.
 
 Exit status: 0 with a decision (whatever it is), 2 on bad input, a stack
 config that does not validate or a history that cannot say when the step
@@ -29,7 +30,7 @@ import yaml
 from infra.config import StackConfig
 from infra.loader import ConfigError, decode_config_value, parse_stack_config
 from rollout.history import HistoryError, step_history
-from rollout.judge import Decision, StepHistory, judge
+from rollout.judge import Decision, StepHistory, judge, subject_of
 from rollout.prometheus import PrometheusError, PrometheusReader
 from rollout.samples import ServiceSamples
 from rollout.stack_edit import Change, ConfigEditError, apply_change
@@ -117,8 +118,19 @@ def decide(args: argparse.Namespace, config: StackConfig) -> list[Decision]:
             by_window[window] = reader.samples(config.alerts, window, now)
         samples = by_window[window].get(name, ServiceSamples(None, None))
         history: StepHistory | None = None
-        if service.canary is not None and service.canary.weight > 0 and not config.kill_switch:
-            history = StepHistory(started) if started else step_history(args.project_dir, args.stack, name)
+        subject = subject_of(service)
+        # Only a step the judge may promote needs its start (and a history that can be read).
+        if (
+            service.canary is not None
+            and service.canary.weight > 0
+            and subject.value > 0
+            and not config.kill_switch
+        ):
+            history = (
+                StepHistory(started)
+                if started
+                else step_history(args.project_dir, args.stack, name, subject.path)
+            )
         decisions.append(judge(name, service, config.alerts, config.kill_switch, now, history, samples))
     return decisions
 
@@ -136,7 +148,8 @@ def describe(decision: Decision) -> str:
 def commit_message(stack: str, decision: Decision) -> str:
     """The commit message of an applied decision: the change in the subject, the evidence in the body."""
     move = f"{decision.weight} -> {decision.next_weight}"
-    subject = f"rollout({stack}/{decision.service}): {decision.action} canary {move}"
+    what = decision.key.removeprefix(f"services.{decision.service}.")
+    subject = f"rollout({stack}/{decision.service}): {decision.action} {what} {move}"
     body = [decision.reason, ""]
     body.append(f"Decided by `python -m rollout apply {stack}` at {decision.to_json()['at']}")
     if decision.step_started is not None:
@@ -154,9 +167,8 @@ def apply(args: argparse.Namespace, decisions: list[Decision]) -> Decision | Non
         names = ", ".join(d.service for d in changing)
         raise UsageError(f"--service: {names} would each change; apply one at a time (one line per change)")
     decision = changing[0]
-    change = Change(
-        (f"{PROJECT}:services", decision.service, "canary", "weight"), decision.next_weight, decision.weight
-    )
+    _, service, *path = decision.key.split(".")
+    change = Change((f"{PROJECT}:services", service, *path), decision.next_weight, decision.weight)
     apply_change(args.project_dir, args.stack, change)
     return decision
 
@@ -173,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         ("decide", "print each service's decision and its evidence; changes nothing"),
         (
             "apply",
-            "decide, then write the decided weight to Pulumi.<STACK>.yaml (one line) and print a "
+            "decide, then write the decided value to Pulumi.<STACK>.yaml (one line) and print a "
             "commit message",
         ),
     ):
@@ -193,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--step-started",
             metavar="TIME",
-            help="when the current step began (default: the commit that set the canary's weight and version)",
+            help="when the current step began (default: the commit that set the current step's value)",
         )
         command.add_argument("--json", action="store_true", help="print JSON: one object per service")
         command.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
@@ -228,7 +240,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr:
         if args.command == "apply":
             print("", file=stdout)
             if applied is None:
-                print("nothing to apply: no decision changes a weight", file=stdout)
+                print("nothing to apply: no decision changes the stack file", file=stdout)
             else:
                 print(
                     f"set perfstack:{applied.key}: {applied.weight} -> {applied.next_weight} "

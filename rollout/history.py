@@ -1,14 +1,16 @@
-"""When the current step began: the commit that set the canary's current weight (and version).
+"""When the current step began: the commit that set the rollout's current value (and canary version).
 
 Git is the deployment history perfstack trusts: CI applies `main` on merge, so
 the commit that set a weight is when that weight was asked for. The step's
 soak counts from that commit's committer time; a deploy that takes longer
 shortens the soak by as much, which `--step-started` (e.g. from
-`pulumi stack history`) corrects when it matters. A new canary version at
-the same weight starts the step afresh.
+`pulumi stack history`) corrects when it matters. A new canary version or
+weight starts the step afresh (for a flag rollout too: the flag's canary
+users changed).
 """
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,22 +28,27 @@ class HistoryError(Exception):
 
 
 @dataclass(frozen=True)
-class CanaryState:
-    """What a step is: the canary's weight and version (None: no canary)."""
+class StepState:
+    """What a step is: the canary's version and weight, and the value the rollout walks."""
 
-    weight: int | None
     version: str | None
+    weight: Any
+    value: Any
 
 
-def canary_state(document: Any, service: str) -> CanaryState:
-    """The canary of `service` in a parsed stack file."""
-    config = document.get("config") if isinstance(document, dict) else None
-    services = (config or {}).get(f"{PROJECT}:services") or {}
-    canary = (services.get(service) or {}).get("canary") if isinstance(services, dict) else None
-    if not isinstance(canary, dict):
-        return CanaryState(None, None)
-    version = canary.get("version")
-    return CanaryState(canary.get("weight"), None if version is None else str(version))
+def _get(node: Any, path: Sequence[str]) -> Any:
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def step_state(document: Any, service: str, path: Sequence[str]) -> StepState:
+    """The step of `service` in a parsed stack file; `path` is the walked value's key under the service."""
+    entry = _get(document, ("config", f"{PROJECT}:services", service))
+    version = _get(entry, ("canary", "version"))
+    return StepState(
+        None if version is None else str(version), _get(entry, ("canary", "weight")), _get(entry, path)
+    )
 
 
 def _git(project_dir: Path, *args: str) -> str:
@@ -56,28 +63,31 @@ def _git(project_dir: Path, *args: str) -> str:
     return result.stdout
 
 
-def step_history(project_dir: Path, stack: str, service: str) -> StepHistory:
-    """When the canary of `service` got its current weight and version, from the stack file's commits.
+def step_history(
+    project_dir: Path, stack: str, service: str, path: Sequence[str] = ("canary", "weight")
+) -> StepHistory:
+    """When `service`'s current step began, from the stack file's commits; `path` is the walked value's key.
 
-    The working tree must hold what is committed: an uncommitted weight has no
+    The working tree must hold what is committed: an uncommitted step has no
     time yet (HistoryError).
     """
     name = f"Pulumi.{stack}.yaml"
-    current = canary_state(yaml.safe_load((project_dir / name).read_text()), service)
+    current = step_state(yaml.safe_load((project_dir / name).read_text()), service, path)
     log = _git(project_dir, "log", "--format=%H %ct", "--", name).split()
     commits = list(zip(log[::2], log[1::2], strict=True))
     if not commits:
         raise HistoryError(f"{name} has no commits: commit it, or pass --step-started")
     started: str | None = None
     for sha, timestamp in commits:
-        state = canary_state(yaml.safe_load(_git(project_dir, "show", f"{sha}:{name}")), service)
+        state = step_state(yaml.safe_load(_git(project_dir, "show", f"{sha}:{name}")), service, path)
         if started is None and state != current:
             raise HistoryError(
-                f"services.{service}.canary in {name} differs from its last commit: commit the change, "
+                f"services.{service}'s canary in {name} differs from its last commit: commit the change, "
                 "or pass --step-started"
             )
         if state != current:
-            previous = state.weight if state.version == current.version else None
+            same_build = state.version == current.version
+            previous = state.value if same_build and isinstance(state.value, int) else None
             return StepHistory(datetime.fromtimestamp(int(started), UTC), previous)
         started = timestamp
     assert started is not None

@@ -59,15 +59,39 @@ class StepHistory:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What a service's rollout walks through its steps: the canary's weight, or a flag on the canary."""
+
+    path: tuple[str, ...]
+    """Its config key under `services.<name>`: ("canary", "weight") or
+    ("features", flag, "canary", "rollout")."""
+    value: int
+    """Its value now (a flag that is off on the canary: 0)."""
+    flag: str | None = None
+
+
+def subject_of(service: ServiceConfig) -> Subject:
+    """The subject of the service's rollout (`rollout.flag`, else the canary's weight; 0 without a canary)."""
+    flag = service.rollout.flag
+    if flag is not None:
+        value = service.features[flag].for_track("canary").rollout if service.canary is not None else 0
+        return Subject(("features", flag, "canary", "rollout"), value, flag)
+    return Subject(("canary", "weight"), 0 if service.canary is None else service.canary.weight)
+
+
+@dataclass(frozen=True)
 class Decision:
     """The judge's verdict on one service."""
 
     service: str
     action: Action
     weight: int
-    """The canary's weight now."""
+    """The value the rollout walks, now: the canary's weight, or with `rollout.flag` the flag's share of
+    canary users (`key` names which)."""
     next_weight: int
-    """The weight after the action (the same as `weight` for hold and complete)."""
+    """That value after the action (the same as `weight` for hold and complete)."""
+    key: str
+    """The config key the action changes, e.g. `services.api.canary.weight`."""
     reason: str
     """Why, in one sentence with the numbers."""
     checks: tuple[CheckResult, ...] = ()
@@ -76,11 +100,6 @@ class Decision:
     step_started: datetime | None = None
     eligible_at: datetime | None = None
     """When the current step's soak ends (promotion is possible from then on)."""
-
-    @property
-    def key(self) -> str:
-        """The config key an action changes."""
-        return f"services.{self.service}.canary.weight"
 
     @property
     def changes_config(self) -> bool:
@@ -139,23 +158,35 @@ def judge(
     """The decision for service `name` at `now` (see the module docstring for the order)."""
     settings = service.rollout
     canary = service.canary
-    weight = 0 if canary is None else canary.weight
+    subject = subject_of(service)
+    key = ".".join(("services", name, *subject.path))
+    weight = subject.value
+    traffic = 0 if canary is None else canary.weight
     started = None if step is None else step.started_at
 
     def decide(action: Action, next_weight: int, reason: str, **extra: Any) -> Decision:
-        return Decision(name, action, weight, next_weight, reason, tuple(checks), now, started, **extra)
+        return Decision(name, action, weight, next_weight, key, reason, tuple(checks), now, started, **extra)
 
     checks: list[CheckResult] = []
     if canary is None:
         return decide(Action.HOLD, 0, "no canary track: nothing to roll out")
     if kill_switch:
         return decide(Action.HOLD, weight, "killSwitch is on: every canary gets no traffic; nothing to judge")
-    if weight == 0:
+    if traffic == 0 and subject.flag is not None:
         return decide(
             Action.HOLD,
-            0,
-            f"canary at weight 0 (rolled back or not started): a person starts the rollout by setting "
-            f"{'services.' + name + '.canary.weight'} to the first step, {settings.weights[0]}",
+            weight,
+            f"flag {subject.flag} rolls out on the canary track, which gets no users (canary.weight 0)",
+        )
+    if weight == 0:
+        start = (
+            f"setting services.{name}.features.{subject.flag}.canary to {{enabled: true, rollout: "
+            f"{settings.weights[0]}}}"
+            if subject.flag is not None
+            else f"setting {key} to the first step, {settings.weights[0]}"
+        )
+        return decide(
+            Action.HOLD, 0, f"{key} is 0 (rolled back or not started): a person starts the rollout by {start}"
         )
 
     if samples.stable is None and samples.canary is None:
@@ -167,21 +198,21 @@ def judge(
             f"inconclusive: Prometheus holds no series of service {name!r} on either track; "
             "is it this stack's Prometheus?",
         )
-    checks += availability_checks(weight, samples, settings.min_requests)
+    checks += availability_checks(traffic, samples, settings.min_requests)
     if samples.canary is not None and samples.canary.instances_up > 0:
         for tier in ("critical", "warning"):
             limits = tier_thresholds(tier, getattr(settings.checks, tier), alerts)
             checks += absolute_checks(tier, limits, samples.canary, settings.min_requests)
-        checks += comparison_checks(settings, alerts, weight, samples)
+        checks += comparison_checks(settings, alerts, traffic, samples)
 
     critical = _failures(checks, "critical")
     if critical:
-        return decide(Action.ROLLBACK, 0, f"critical: {_listed(critical)}")
+        return decide(Action.ROLLBACK, 0, f"failed: {_listed(critical)}")
     warning = _failures(checks, "warning")
     if warning:
         lower = max(weight - STEP_BACK_POINTS, 0)
         return decide(
-            Action.STEP_BACK, lower, f"warning: {_listed(warning)}; stepping back {weight} -> {lower}"
+            Action.STEP_BACK, lower, f"failed: {_listed(warning)}; stepping back {weight} -> {lower}"
         )
     inconclusive = [c for c in checks if c.status is Status.INCONCLUSIVE]
     if inconclusive:
@@ -219,11 +250,17 @@ def judge(
                 eligible_at=eligible,
             )  # fmt: skip
     if weight >= 100:
+        done = (
+            f"turn flag {subject.flag} on for both tracks (features.{subject.flag}.enabled: true, "
+            "rollout: 100) and drop its canary override"
+            if subject.flag is not None
+            else f"make {canary.version} the stable version (services.{name}.stable.version) "
+            "and remove the canary"
+        )
         return decide(
             Action.COMPLETE,
             weight,
-            f"checks pass at 100 % after the soak: make {canary.version} the stable version "
-            f"(services.{name}.stable.version) and remove the canary, in a reviewed change",
+            f"checks pass at 100 % after the soak: {done}, in a reviewed change",
             eligible_at=eligible,
         )
     target = next_step(settings, weight)

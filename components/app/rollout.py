@@ -136,7 +136,8 @@ class RolloutStep(ConfigModel):
     """One step of the rollout: the canary's weight, and how long it must stay healthy there."""
 
     weight: Annotated[int, Field(ge=1, le=100, strict=True)]
-    """Percent of users on the canary at this step."""
+    """Percent of users on the canary at this step (with `flag`: percent of the canary's users that
+    get the flag)."""
     soak: PromDuration
     """How long the canary must have been at this weight, with every check passing, before the
     judge promotes it (or, at 100, completes the rollout). At least `interval`, so that the
@@ -231,6 +232,13 @@ class RolloutConfig(ConfigModel):
     freeze: list[FreezeWindow] = Field(default_factory=list)
     """Windows in which promotion waits (e.g. `{days: [fri], start: '15:00', end: '24:00'}`);
     rollback and step back are never frozen."""
+    flag: str | None = None
+    """Roll out this feature flag instead of the canary's traffic: the judge walks the flag's share of
+    canary users, `features.<flag>.canary.rollout`, through `steps` (the deployment guide's flag
+    phases: `[{weight: 5, ...}, {weight: 25, ...}, {weight: 100, ...}]` for internal, beta, general),
+    judging the canary track against stable with the same checks. The canary's weight stays as
+    set (it must be above 0). At 100 the judge answers `complete`: a person then turns the flag on
+    for both tracks (`features.<flag>.enabled: true`, `rollout: 100`) and drops its canary override."""
     paused: bool = False
     """Stop promoting this service's canary (the checks still run, and a failing canary is still
     rolled back); `false` resumes."""

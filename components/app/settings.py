@@ -407,6 +407,26 @@ class ServiceConfig(ConfigModel):
                     self.canary.version,
                 )
             )
+        flag = self.rollout.flag
+        if flag is not None and flag not in self.features:
+            known = ", ".join(self.features) or "none"
+            errors.append(
+                config_error(
+                    "unknown_rollout_flag",
+                    f"{flag!r} is not a flag of this service (features: {known})",
+                    ("rollout", "flag"),
+                    flag,
+                )
+            )
+        if flag is not None and self.canary is None:
+            errors.append(
+                config_error(
+                    "flag_rollout_without_canary",
+                    f"flag {flag!r} rolls out on the canary track, and this service has none",
+                    ("rollout", "flag"),
+                    flag,
+                )
+            )
         seen: dict[str, str] = {}
         for name in self.features:
             suffix = upper_snake(name)

@@ -1,5 +1,6 @@
 """Helpers for the CI tests: load the scripts under .github/scripts and the workflows."""
 
+import difflib
 import importlib.util
 import sys
 from pathlib import Path
@@ -32,3 +33,32 @@ def load_workflow(name: str) -> dict[str, Any]:
     if True in document:
         document["on"] = document.pop(True)
     return document
+
+
+def flatten(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every leaf of a parsed YAML document by its key path."""
+    if isinstance(node, dict):
+        leaves: dict[tuple[str, ...], Any] = {}
+        for key, value in node.items():
+            leaves.update(flatten(value, (*prefix, key)))
+        return leaves
+    return {prefix: node}
+
+
+def changed_leaves(before: str, after: str) -> dict[tuple[str, ...], tuple[Any, Any]]:
+    """The leaves whose value or type differs between two documents: path -> (old, new)."""
+    old, new = flatten(yaml.safe_load(before)), flatten(yaml.safe_load(after))
+    return {
+        key: (old.get(key), new.get(key))
+        for key in old.keys() | new.keys()
+        if (type(old.get(key)), old.get(key)) != (type(new.get(key)), new.get(key))
+    }
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    """The removed ("- ") and added ("+ ") lines between two texts."""
+    return [
+        line
+        for line in difflib.ndiff(before.splitlines(), after.splitlines())
+        if line.startswith(("- ", "+ "))
+    ]

@@ -6,21 +6,19 @@ builds) on a temp project: the repo's `Pulumi.yaml`, one stack file, a
 `file://` backend.
 """
 
-import difflib
 import io
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from tests.ci.helpers import REPO, SCRIPTS_DIR, load_script
+from tests.ci.helpers import REPO, SCRIPTS_DIR, changed_leaves, changed_lines, flatten, load_script
 from tests.engine.engine import Engine
-from tests.engine.project import PulumiProject
+from tests.engine.project import StackFileProject
 
 rollback = load_script("rollback_config")
 
@@ -74,46 +72,8 @@ def run(project: Path, *args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def flatten(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    """Every leaf of a parsed YAML document by its key path."""
-    if isinstance(node, dict):
-        leaves: dict[tuple[str, ...], Any] = {}
-        for key, value in node.items():
-            leaves.update(flatten(value, (*prefix, key)))
-        return leaves
-    return {prefix: node}
-
-
-def changed_leaves(before: str, after: str) -> dict[tuple[str, ...], tuple[Any, Any]]:
-    """The leaves whose value or type differs between two documents: path -> (old, new)."""
-    old, new = flatten(yaml.safe_load(before)), flatten(yaml.safe_load(after))
-    return {
-        key: (old.get(key), new.get(key))
-        for key in old.keys() | new.keys()
-        if (type(old.get(key)), old.get(key)) != (type(new.get(key)), new.get(key))
-    }
-
-
-def changed_lines(before: str, after: str) -> list[str]:
-    """The removed ("- ") and added ("+ ") lines between two texts."""
-    return [
-        line
-        for line in difflib.ndiff(before.splitlines(), after.splitlines())
-        if line.startswith(("- ", "+ "))
-    ]
-
-
-class CliProject(PulumiProject):
+class CliProject(StackFileProject):
     """A copy of the project with one stack file of the test's own, on a file backend."""
-
-    def __init__(self, root: Path, engine: Engine, stack: str, text: str, *, init: bool) -> None:
-        super().__init__(root, engine, stack=stack, kubeconfig=None, init=init)
-        # Written after `stack init`, which adds an `encryptionsalt:` line the committed files do not have.
-        self.stack_file.write_text(text)
-
-    def pulumi(self, *args: str) -> None:
-        """`pulumi ARGS` in the project; a failure shows what it printed."""
-        self.run(*args)
 
     def rollback(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The script as the workflow runs it, with this project's backend in its environment."""

@@ -264,3 +264,16 @@ def unexplained_warnings(diagnostics: list[dict[str, Any]]) -> list[str]:
     """Warning and error diagnostics that no entry of EXPLAINED_WARNINGS accounts for."""
     messages = [d.get("message", "") for d in diagnostics if d.get("severity") in ("warning", "error")]
     return [m for m in messages if not any(re.search(p, m) for p in EXPLAINED_WARNINGS)]
+
+
+class StackFileProject(PulumiProject):
+    """A copy of the project whose stack file has the text a test gives, on a file backend."""
+
+    def __init__(self, root: Path, engine: Engine, stack: str, text: str, *, init: bool = True) -> None:
+        super().__init__(root, engine, stack=stack, kubeconfig=None, init=init)
+        # Written after `stack init`, which adds an `encryptionsalt:` line the committed files do not have.
+        self.stack_file.write_text(text)
+
+    def pulumi(self, *args: str) -> None:
+        """`pulumi ARGS` in the project; a failure shows what it printed."""
+        self.run(*args)

@@ -9,16 +9,29 @@ line at a time, refresh, destroy. What a reviewer reads (`pulumi preview
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.mockrun import ProgramRun
+from tests.ci.helpers import changed_lines
 from tests.engine.cluster import LocalCluster
 from tests.engine.engine import Engine
-from tests.engine.project import Preview, PulumiProject, mock_objects, render_changes, unexplained_warnings
+from tests.engine.project import (
+    PROJECT_DIR,
+    Preview,
+    PulumiProject,
+    mock_objects,
+    render_changes,
+    unexplained_warnings,
+)
+from tests.rollout.conftest import data_end, serving_backfilled
+from tests.rollout.synthetic import Phase, TrackTraffic, openmetrics
 
 pytestmark = pytest.mark.engine
 
@@ -116,6 +129,49 @@ def test_a_canary_weight_change_updates_only_the_httproute_as_the_render_says(
 
     assert changed(preview) == {(HTTPROUTE, "api-route"): "update"}
     assert render_changes(tmp_path, "production", "services.api.canary.weight=50") == set(changed(preview))
+    stack.up()
+
+
+def test_a_rollout_setting_changes_no_resource(stack: PulumiProject) -> None:
+    stack.set_path("services.api.rollout.minRequests", "500")
+
+    preview = stack.preview()
+
+    assert set(preview.change_summary) == {"same"}, changed(preview)
+
+
+def test_a_rollback_applied_by_the_rollout_command_is_one_line_that_updates_only_the_httproute(
+    stack: PulumiProject, tmp_path: Path
+) -> None:
+    # The canary (now at 50 %) fails 10 % of its requests in the Prometheus the judge reads.
+    end = data_end()
+    phase = Phase(
+        end - 20 * 60,
+        end,
+        {
+            ("api", "stable"): TrackTraffic(rps=5, error_ratio=0.01),
+            ("api", "canary"): TrackTraffic(rps=5, error_ratio=0.1),
+        },
+    )
+    at = datetime.fromtimestamp(end - 5 * 60, UTC).isoformat()
+    started = datetime.fromtimestamp(phase.start, UTC).isoformat()
+    before = stack.stack_file.read_text()
+    with serving_backfilled(openmetrics([phase]), tmp_path) as prometheus:
+        result = subprocess.run(
+            [sys.executable, "-m", "rollout", "apply", "production", "--prometheus", prometheus, "--at", at,
+             "--step-started", started, "--project-dir", str(stack.dir)],
+            cwd=PROJECT_DIR, env=stack.env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "rollback canary.weight 50 -> 0" in result.stdout
+    assert len(changed_lines(before, stack.stack_file.read_text())) == 2
+
+    preview = stack.preview()
+
+    assert changed(preview) == {(HTTPROUTE, "api-route"): "update"}
+    stack.up()
+    # Back to 50 % for the runbook's next lines.
+    stack.set_path("services.api.canary.weight", "50")
     stack.up()
 
 

@@ -189,6 +189,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "'mon', 'tue'",
     ),
     (
+        "rollout of a flag the service does not have",
+        {"services.api.rollout.flag": "darkMode"},
+        "perfstack:services.api.rollout.flag",
+        "'darkMode' is not a flag of this service (features: apiCaching",
+    ),
+    (
+        "rollout of a flag on a service without a canary",
+        {"services.api.canary": None, "services.api.rollout.flag": "apiCaching"},
+        "perfstack:services.api.rollout.flag",
+        "rolls out on the canary track, and this service has none",
+    ),
+    (
         "comparison confidence of 1",
         {"services.api.rollout.checks.compare.confidence": 1},
         "perfstack:services.api.rollout.checks.compare.confidence",

@@ -98,3 +98,19 @@ def test_a_stack_file_outside_git_is_refused_with_what_to_do(tmp_path: Path) -> 
     (tmp_path / f"Pulumi.{STACK}.yaml").write_text(stack_file(10))
     with pytest.raises(HistoryError, match="--step-started"):
         step_history(tmp_path, STACK, "api")
+
+
+def test_a_flag_rollout_step_began_when_the_flags_canary_share_was_committed(repo: Repo) -> None:
+    def with_flag(rollout: int) -> str:
+        document = yaml.safe_load(stack_file(50))
+        api = document["config"]["perfstack:services"]["api"]
+        api["features"] = {
+            "promptOptimization": {"enabled": False, "canary": {"enabled": True, "rollout": rollout}}
+        }
+        return yaml.safe_dump(document)
+
+    repo.commit(with_flag(5), T0)
+    repo.commit(with_flag(25), T0 + 600)
+    path = ("features", "promptOptimization", "canary", "rollout")
+    history = step_history(repo.root, STACK, "api", path)
+    assert (history.started_at, history.previous_weight) == (at(T0 + 600), 5)

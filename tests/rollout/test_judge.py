@@ -370,3 +370,68 @@ def test_the_json_of_a_decision_has_the_documented_fields() -> None:
     assert all(
         {"metric", "threshold", "observed", "sample", "status", "p_value"} <= c.keys() for c in data["checks"]
     )
+
+
+# --- a flag's phases: the same machinery on the flag's share of canary users ------------------
+
+FLAG_STEPS = [{"weight": 5, "soak": "5m"}, {"weight": 25, "soak": "10m"}, {"weight": 100, "soak": "5m"}]
+
+
+def flag_service(flag_canary: dict[str, Any] | None, weight: int = 50) -> ServiceConfig:
+    flag: dict[str, Any] = {"enabled": False, "rollout": 0}
+    if flag_canary is not None:
+        flag["canary"] = flag_canary
+    return ServiceConfig.model_validate(
+        {
+            "image": "ghcr.io/example/api",
+            "stable": {"version": "1.4.2"},
+            "canary": {"version": "1.4.2", "weight": weight, "allowSameVersion": True},
+            "features": {"promptOptimization": flag},
+            "rollout": {"flag": "promptOptimization", "steps": FLAG_STEPS},
+        }
+    )
+
+
+def decide_flag(config: ServiceConfig, samples: ServiceSamples = HEALTHY) -> Decision:
+    return judge("api", config, ALERTS, False, NOW, StepHistory(NOW - timedelta(hours=1)), samples)
+
+
+FLAG_KEY = "services.api.features.promptOptimization.canary.rollout"
+
+
+def test_a_flag_rollout_promotes_the_flags_share_of_canary_users() -> None:
+    decision = decide_flag(flag_service({"enabled": True, "rollout": 5}))
+    assert (decision.action, decision.key, decision.weight, decision.next_weight) == (
+        Action.PROMOTE,
+        FLAG_KEY,
+        5,
+        25,
+    )
+
+
+def test_a_failing_flag_is_rolled_back_on_its_own_key_and_the_canary_keeps_its_traffic() -> None:
+    decision = decide_flag(flag_service({"enabled": True, "rollout": 25}), canary(error_ratio=0.2))
+    assert (decision.action, decision.key, decision.next_weight) == (Action.ROLLBACK, FLAG_KEY, 0)
+
+
+def test_a_flag_off_on_the_canary_holds_with_how_to_start() -> None:
+    decision = decide_flag(flag_service(None))
+    assert (decision.action, decision.weight) == (Action.HOLD, 0)
+    assert "features.promptOptimization.canary to {enabled: true, rollout: 5}" in decision.reason
+
+
+def test_a_flag_rollout_holds_while_the_canary_gets_no_users() -> None:
+    decision = decide_flag(flag_service({"enabled": True, "rollout": 25}, weight=0))
+    assert decision.action is Action.HOLD
+    assert "gets no users" in decision.reason
+
+
+def test_a_flag_at_100_on_the_canary_is_complete_and_says_to_turn_it_on_for_both_tracks() -> None:
+    decision = decide_flag(flag_service({"enabled": True, "rollout": 100}))
+    assert decision.action is Action.COMPLETE
+    assert "features.promptOptimization.enabled: true" in decision.reason
+
+
+def test_a_flag_at_100_is_still_compared_with_stable() -> None:
+    decision = decide_flag(flag_service({"enabled": True, "rollout": 100}))
+    assert {c.status for c in decision.checks if c.name.startswith("compare_")} == {Status.PASS}

@@ -24,7 +24,9 @@ from components.prometheus.alerts import AlertsConfig
 from rollout.cli import main
 from rollout.judge import Action, Decision, StepHistory, judge
 from rollout.prometheus import PrometheusReader
-from tests.ci.test_rollback_config import MakeProject, changed_leaves, changed_lines, cli_project  # noqa: F401
+from tests.ci.helpers import changed_leaves, changed_lines
+from tests.engine.engine import Engine
+from tests.engine.project import StackFileProject
 from tests.rollout.conftest import data_end
 from tests.rollout.synthetic import Phase, TrackTraffic, openmetrics
 
@@ -136,6 +138,12 @@ def test_the_warning_canary_is_within_the_comparison_margin(scenario: Scenario) 
 # --- the command against the same Prometheus --------------------------------------------------
 
 
+@pytest.fixture
+def staging_project(tmp_path: Path, pulumi_cli: Engine) -> StackFileProject:
+    """A copy of the project with the committed staging stack file, on a file backend."""
+    return StackFileProject(tmp_path, pulumi_cli, "staging", (REPO / "Pulumi.staging.yaml").read_text())
+
+
 def decide_json(scenario: Scenario, at: datetime) -> list[dict[str, object]]:
     out, err = io.StringIO(), io.StringIO()
     started = (at - timedelta(hours=1)).isoformat()
@@ -173,11 +181,10 @@ def test_decide_at_a_past_moment_replays_that_moments_verdict(scenario: Scenario
 
 @pytest.mark.engine
 def test_apply_writes_the_rollback_as_one_line_and_prints_the_evidence(
-    scenario: Scenario,
-    cli_project: MakeProject,  # noqa: F811
+    scenario: Scenario, staging_project: StackFileProject
 ) -> None:
-    before = (REPO / "Pulumi.staging.yaml").read_text()
-    cli = cli_project("staging", before)
+    cli = staging_project
+    before = cli.stack_file.read_text()
     at = scenario.bad_phase.isoformat()
     started = (scenario.bad_phase - timedelta(hours=1)).isoformat()
     result = subprocess.run(
@@ -190,17 +197,16 @@ def test_apply_writes_the_rollback_as_one_line_and_prints_the_evidence(
     assert len(changed_lines(before, after)) == 2  # one line out, one in
     leaf = ("config", "perfstack:services", "api", "canary", "weight")
     assert changed_leaves(before, after) == {leaf: (25, 0)}
-    assert "rollout(staging/api): rollback canary 25 -> 0" in result.stdout
+    assert "rollout(staging/api): rollback canary.weight 25 -> 0" in result.stdout
     assert "critical error_rate: 0.1 > 0.05" in result.stdout
 
 
 @pytest.mark.engine
 def test_apply_of_a_hold_leaves_the_stack_file_alone(
-    scenario: Scenario,
-    cli_project: MakeProject,  # noqa: F811
+    scenario: Scenario, staging_project: StackFileProject
 ) -> None:
-    before = (REPO / "Pulumi.staging.yaml").read_text()
-    cli = cli_project("staging", before)
+    cli = staging_project
+    before = cli.stack_file.read_text()
     text = yaml.safe_load(before)
     assert text["config"]["perfstack:services"]["api"]["canary"]["weight"] == 25
     at = scenario.good_phase.isoformat()  # soaking: the step began just now

@@ -38,6 +38,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         {"staging": {(CONTAINER, "router")}, "production": {(HTTPROUTE, "api-route")}},
     ),
     (
+        "canary stepped back by the rollout judge",
+        {"services.api.canary.weight": 75},
+        {"staging": {(CONTAINER, "router")}, "production": {(HTTPROUTE, "api-route")}},
+    ),
+    # The judge's settings are read by `python -m rollout` alone.
+    ("rollout paused", {"services.api.rollout.paused": True}, {"staging": set(), "production": set()}),
+    (
+        "rollout steps changed",
+        {"services.api.rollout.steps": [{"weight": 25, "soak": "10m"}, {"weight": 100, "soak": "10m"}]},
+        {"staging": set(), "production": set()},
+    ),
+    (
         "kill switch",
         {"killSwitch": True},
         {
