@@ -3,6 +3,7 @@
 import ast
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,20 @@ def test_the_rollout_core_imports_no_io_module(module: str) -> None:
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert not imported & IO_MODULES, f"rollout/{module}.py imports {sorted(imported & IO_MODULES)}"
+
+
+def test_the_guarded_stack_file_edit_needs_only_the_standard_library_and_pyyaml() -> None:
+    # The rollback workflow's dry run installs PyYAML alone before running rollback_config.py.
+    tree = ast.parse((PROJECT / "rollout" / "stack_edit.py").read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported - sys.stdlib_module_names == {"yaml"}
+    assert (PROJECT / "rollout" / "__init__.py").read_text().count("import") == 0
