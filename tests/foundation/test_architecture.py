@@ -29,40 +29,32 @@ def test_every_import_contract_is_kept() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_component_importing_infra_breaks_a_contract(tmp_path: Path) -> None:
+# (case, module that gets the import, the import, the contract that must then break)
+LAYERS = "infra uses components, never the reverse"
+FORBIDDEN_IMPORTS = [
+    ("component imports infra", "components/redis/settings.py", "infra.config", LAYERS),
+    ("component imports a sibling", "components/grafana/settings.py", "components.prometheus.alerts",
+     "do not import each other"),
+    ("infra imports the rollout judge", "infra/config.py", "rollout.judge", LAYERS),
+    ("rollout core imports an adapter", "rollout/judge.py", "rollout.prometheus",
+     "the rollout core does not import its adapters"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("module", "imported", "contract"),
+    [c[1:] for c in FORBIDDEN_IMPORTS],
+    ids=[c[0] for c in FORBIDDEN_IMPORTS],
+)
+def test_an_import_against_the_direction_breaks_its_contract(
+    tmp_path: Path, module: str, imported: str, contract: str
+) -> None:
     project = copy_of_project(tmp_path)
-    with (project / "components" / "redis" / "settings.py").open("a") as module:
-        module.write("\nimport infra.config  # noqa\n")
+    with (project / module).open("a") as source:
+        source.write(f"\nimport {imported}  # noqa\n")
     result = lint_imports(project)
     assert result.returncode != 0
-    assert "infra uses components, never the reverse BROKEN" in result.stdout
-
-
-def test_a_component_importing_a_sibling_breaks_a_contract(tmp_path: Path) -> None:
-    project = copy_of_project(tmp_path)
-    with (project / "components" / "grafana" / "settings.py").open("a") as module:
-        module.write("\nimport components.prometheus.alerts  # noqa\n")
-    result = lint_imports(project)
-    assert result.returncode != 0
-    assert "do not import each other BROKEN" in result.stdout
-
-
-def test_infra_importing_the_rollout_judge_breaks_a_contract(tmp_path: Path) -> None:
-    project = copy_of_project(tmp_path)
-    with (project / "infra" / "config.py").open("a") as module:
-        module.write("\nimport rollout.judge  # noqa\n")
-    result = lint_imports(project)
-    assert result.returncode != 0
-    assert "infra uses components, never the reverse BROKEN" in result.stdout
-
-
-def test_the_rollout_core_importing_an_adapter_breaks_a_contract(tmp_path: Path) -> None:
-    project = copy_of_project(tmp_path)
-    with (project / "rollout" / "judge.py").open("a") as module:
-        module.write("\nimport rollout.prometheus  # noqa\n")
-    result = lint_imports(project)
-    assert result.returncode != 0
-    assert "the rollout core does not import its adapters BROKEN" in result.stdout
+    assert f"{contract} BROKEN" in result.stdout
 
 
 ROLLOUT_CORE = ("samples", "stats", "checks", "judge")

@@ -179,19 +179,24 @@ def test_decide_at_a_past_moment_replays_that_moments_verdict(scenario: Scenario
     assert decision["at"] == scenario.bad_phase.isoformat().replace("+00:00", "Z")
 
 
+def apply(
+    project: StackFileProject, scenario: Scenario, at: datetime, started: datetime
+) -> subprocess.CompletedProcess[str]:
+    """`python -m rollout apply staging` on the project, judged at `at`, as the workflow would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "rollout", "apply", "staging", "--prometheus", scenario.url,
+         "--at", at.isoformat(), "--step-started", started.isoformat(), "--project-dir", str(project.dir)],
+        cwd=REPO, env=project.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
 @pytest.mark.engine
 def test_apply_writes_the_rollback_as_one_line_and_prints_the_evidence(
     scenario: Scenario, staging_project: StackFileProject
 ) -> None:
     cli = staging_project
     before = cli.stack_file.read_text()
-    at = scenario.bad_phase.isoformat()
-    started = (scenario.bad_phase - timedelta(hours=1)).isoformat()
-    result = subprocess.run(
-        [sys.executable, "-m", "rollout", "apply", "staging", "--prometheus", scenario.url, "--at", at,
-         "--step-started", started, "--project-dir", str(cli.dir)],
-        cwd=REPO, env=cli.env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    result = apply(cli, scenario, scenario.bad_phase, scenario.bad_phase - timedelta(hours=1))
     assert result.returncode == 0, result.stderr
     after = cli.stack_file.read_text()
     assert len(changed_lines(before, after)) == 2  # one line out, one in
@@ -209,12 +214,7 @@ def test_apply_of_a_hold_leaves_the_stack_file_alone(
     before = cli.stack_file.read_text()
     text = yaml.safe_load(before)
     assert text["config"]["perfstack:services"]["api"]["canary"]["weight"] == 25
-    at = scenario.good_phase.isoformat()  # soaking: the step began just now
-    result = subprocess.run(
-        [sys.executable, "-m", "rollout", "apply", "staging", "--prometheus", scenario.url, "--at", at,
-         "--step-started", at, "--project-dir", str(cli.dir)],
-        cwd=REPO, env=cli.env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    result = apply(cli, scenario, scenario.good_phase, scenario.good_phase)  # soaking: the step just began
     assert result.returncode == 0, result.stderr
     assert "nothing to apply" in result.stdout
     assert cli.stack_file.read_text() == before
