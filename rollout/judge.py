@@ -12,7 +12,7 @@ The order of a verdict:
    it; absolute thresholds; canary worse than stable): roll back to 0, never frozen;
 3. warning checks: step back by 25 points and hold there, never frozen;
 4. too few requests for a verdict: hold as inconclusive;
-5. stepped back before: hold for a person;
+5. stepped back to a weight that is not a step: hold for a person;
 6. soaking, paused or frozen: hold, saying until when;
 7. promote to the next step, or at 100 % complete.
 """
@@ -226,7 +226,7 @@ def judge(
 
     if step is None:
         return decide(Action.HOLD, weight, "checks pass, but when this step began is unknown: hold")
-    if step.previous_weight is not None and step.previous_weight > weight:
+    if step.previous_weight is not None and step.previous_weight > weight and weight not in settings.weights:
         return decide(
             Action.HOLD,
             weight,

@@ -28,9 +28,10 @@ no TLS; the PagerDuty Events API URL), or the secret that holds them (the
 Slack webhook URL); every other address and path is rewritten in the
 generated files (see stack.py).
 
-The whole folder takes about 2 minutes on 2 cores: the processes start in 2 s,
+The whole folder takes about 3.5 minutes on 2 cores: the processes start in 2 s,
 Prometheus has data for every rule 5 s after the load began, the three alert
-phases take about 80 s, the sampling burst and its flush 25 s.
+phases take about 80 s, the sampling burst and its flush 25 s, the rollout
+judge's walk and rollback (test_rollout.py) about 85 s.
 """
 
 import copy
@@ -38,7 +39,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -81,6 +82,8 @@ BASELINE_TIMEOUT_S = 30.0
 
 REPORT: list[str] = []
 """The scenario table, printed at the end of the session (pytest_terminal_summary)."""
+ROLLOUT_REPORT: list[str] = []
+"""The canary rollout's timeline (tests/e2e/test_rollout.py), printed in a section of its own."""
 
 
 @dataclass
@@ -104,6 +107,9 @@ class E2eSession:
     """The stack config of the run: STACK's file with the overrides applied (`perfstack:` keys)."""
     secrets: dict[str, str]
     """The secret values of the run."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """What the run set on top of STACK's file (stack_overrides): to render the stack again from a
+    changed stack file exactly as the run was rendered (tests/e2e/test_rollout.py)."""
 
 
 def faster(duration: str) -> str:
@@ -173,7 +179,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2eSession]:
         started_at, t0 = time.time(), time.monotonic()
         start_prometheus(running)
         baseline = _baseline(running)
-        yield E2eSession(running, run, files, inbox, load, started_at, t0, baseline, login, config, secrets)
+        yield E2eSession(
+            running, run, files, inbox, load, started_at, t0, baseline, login, config, secrets, overrides
+        )
 
 
 @dataclass
@@ -337,6 +345,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if REPORT:
         terminalreporter.section("e2e: alerts from fault to delivery")
         for line in REPORT:
+            terminalreporter.write_line(line)
+    if ROLLOUT_REPORT:
+        terminalreporter.section("e2e: canary rollout judged by python -m rollout")
+        for line in ROLLOUT_REPORT:
             terminalreporter.write_line(line)
 
 

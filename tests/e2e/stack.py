@@ -375,6 +375,20 @@ def _app_env(
     return {**env, **rewritten, "HOST": host, "PORT": port, "PYTHONPATH": str(DEMO_DIR)}
 
 
+def app_upstreams(run: ProgramRun, apps: Mapping[str, AppInstance]) -> dict[str, str]:
+    """Every host the generated nginx upstreams may name for an app container -> its local instance."""
+    upstreams: dict[str, str] = {}
+    for track, app in apps.items():
+        resource = container(run, f"api-{track}")
+        hosts = {resource.name}
+        for network in resource.inputs.get("networksAdvanced") or []:
+            hosts |= set(network.get("aliases") or [])
+            if network.get("ipv4Address"):
+                hosts.add(network["ipv4Address"])
+        upstreams |= dict.fromkeys(hosts, app.address)
+    return upstreams
+
+
 @contextmanager
 def running_stack(run: ProgramRun, files: dict[str, str], directory: Path) -> Iterator[E2eStack]:
     """Start every process of the stack from `run` and `files`; stop them all however the block ends."""
@@ -478,15 +492,7 @@ def running_stack(run: ProgramRun, files: dict[str, str], directory: Path) -> It
             app.wait_ready()
 
         # nginx with the generated router config in front of the two instances.
-        upstreams: dict[str, str] = {}
-        for track, app in apps.items():
-            resource = container(run, f"api-{track}")
-            hosts = {resource.name}
-            for network in resource.inputs.get("networksAdvanced") or []:
-                hosts |= set(network.get("aliases") or [])
-                if network.get("ipv4Address"):
-                    hosts.add(network["ipv4Address"])
-            upstreams |= dict.fromkeys(hosts, app.address)
+        upstreams = app_upstreams(run, apps)
         (directory / "nginx").mkdir()
         nginx_conf = directory / "nginx" / "nginx.conf"
         nginx_conf.write_text(
