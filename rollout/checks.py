@@ -220,14 +220,8 @@ def comparison_checks(
     latency_metric = f"canary P95 (ms) vs stable x {1 + latency_margin:g}"
     error_test = "two-proportion z-test, one-sided"
     latency_test = "Mann-Whitney U on histogram buckets, one-sided"
-    if weight >= 100:
-        status = Status.NOT_APPLICABLE
-        return [
-            result("compare_error_rate", error_metric, None, canary.error_ratio, status, error_test),
-            result("compare_latency", latency_metric, None, None, status, latency_test),
-        ]
-    if stable is None or n < settings.min_requests:
-        status = Status.INCONCLUSIVE
+    if weight >= 100 or stable is None or n < settings.min_requests:
+        status = Status.NOT_APPLICABLE if weight >= 100 else Status.INCONCLUSIVE
         return [
             result("compare_error_rate", error_metric, None, canary.error_ratio, status, error_test),
             result("compare_latency", latency_metric, None, None, status, latency_test),
@@ -252,7 +246,13 @@ def comparison_checks(
             result("compare_latency", latency_metric, None, None, Status.NOT_MEASURED, latency_test)
         )
     else:
-        p = histogram_shift_p_value(canary.buckets, stable.buckets)
+        try:
+            p = histogram_shift_p_value(canary.buckets, stable.buckets)
+        except ValueError:  # a new build with other bucket bounds: its histogram is not comparable
+            return [
+                *checks,
+                result("compare_latency", latency_metric, None, None, Status.NOT_MEASURED, latency_test),
+            ]
         threshold = stable.p95_s * 1000 * (1 + latency_margin)
         failed = canary.p95_s * 1000 > threshold and p < alpha
         checks.append(

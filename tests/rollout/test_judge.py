@@ -440,3 +440,9 @@ def test_a_flag_at_100_is_still_compared_with_stable() -> None:
 def test_a_person_restarting_at_a_lower_step_after_a_step_back_is_promoted_after_the_soak() -> None:
     decision = decide(10, previous=25)
     assert (decision.action, decision.next_weight) == (Action.PROMOTE, 50)
+
+
+def test_a_canary_with_other_histogram_buckets_is_not_compared_on_latency() -> None:
+    other = tuple((le * 2, count) for le, count in histogram(1000, 0.4))
+    check = next(c for c in decide(samples=canary(buckets=other)).checks if c.name == "compare_latency")
+    assert check.status is Status.NOT_MEASURED
