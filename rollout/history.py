@@ -79,7 +79,7 @@ def step_history(
         raise HistoryError(f"{name} has no commits: commit it, or pass --step-started")
     started: str | None = None
     for sha, timestamp in commits:
-        state = step_state(yaml.safe_load(_git(project_dir, "show", f"{sha}:{name}")), service, path)
+        state = step_state(yaml.safe_load(_git(project_dir, "show", f"{sha}:./{name}")), service, path)
         if started is None and state != current:
             raise HistoryError(
                 f"services.{service}'s canary in {name} differs from its last commit: commit the change, "
