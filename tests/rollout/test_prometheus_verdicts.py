@@ -218,3 +218,21 @@ def test_apply_of_a_hold_leaves_the_stack_file_alone(
     assert result.returncode == 0, result.stderr
     assert "nothing to apply" in result.stdout
     assert cli.stack_file.read_text() == before
+
+
+@pytest.mark.engine
+def test_apply_refuses_an_edit_that_would_touch_another_line_and_restores_the_file(
+    scenario: Scenario, tmp_path: Path, pulumi_cli: Engine
+) -> None:
+    # Two spaces before a comment: `pulumi config set` rewrites that line too.
+    text = (
+        (REPO / "Pulumi.staging.yaml").read_text().replace("platform: docker", "platform: docker  # one host")
+    )
+    project = StackFileProject(tmp_path, pulumi_cli, "staging", text)
+    before = project.stack_file.read_bytes()
+
+    result = apply(project, scenario, scenario.bad_phase, scenario.bad_phase - timedelta(hours=1))
+
+    assert result.returncode == 2
+    assert "perfstack:services.api.canary.weight: `pulumi config set` would change 2 lines" in result.stderr
+    assert project.stack_file.read_bytes() == before
