@@ -11,7 +11,8 @@ apply   decides, then makes the decided change to `Pulumi.<STACK>.yaml` with
 
 Exit status: 0 with a decision (whatever it is), 2 on bad input, a stack
 config that does not validate or a history that cannot say when the step
-began, 3 when Prometheus cannot be read (an unreachable Prometheus is never
+began (unless the canary is failing: a rollback needs no history), 3 when
+Prometheus cannot be read (an unreachable Prometheus is never
 taken as a healthy canary).
 """
 
@@ -30,7 +31,7 @@ import yaml
 from infra.config import StackConfig
 from infra.loader import ConfigError, decode_config_value, parse_stack_config
 from rollout.history import HistoryError, step_history
-from rollout.judge import Decision, StepHistory, judge, subject_of
+from rollout.judge import Action, Decision, StepHistory, judge, subject_of
 from rollout.prometheus import PrometheusError, PrometheusReader
 from rollout.samples import ServiceSamples
 from rollout.stack_edit import Change, ConfigEditError, apply_change
@@ -118,6 +119,7 @@ def decide(args: argparse.Namespace, config: StackConfig) -> list[Decision]:
             by_window[window] = reader.samples(config.alerts, window, now)
         samples = by_window[window].get(name, ServiceSamples(None, None))
         history: StepHistory | None = None
+        unreadable: HistoryError | None = None
         subject = subject_of(service)
         # Only a step the judge may promote needs its start (and a history that can be read).
         if (
@@ -126,12 +128,19 @@ def decide(args: argparse.Namespace, config: StackConfig) -> list[Decision]:
             and subject.value > 0
             and not config.kill_switch
         ):
-            history = (
-                StepHistory(started)
-                if started
-                else step_history(args.project_dir, args.stack, name, subject.path)
-            )
-        decisions.append(judge(name, service, config.alerts, config.kill_switch, now, history, samples))
+            try:
+                history = (
+                    StepHistory(started)
+                    if started
+                    else step_history(args.project_dir, args.stack, name, subject.path)
+                )
+            except HistoryError as error:
+                unreadable = error
+        decision = judge(name, service, config.alerts, config.kill_switch, now, history, samples)
+        # Only promotion needs the step's start: a failing canary is taken out without it.
+        if unreadable is not None and decision.action not in (Action.ROLLBACK, Action.STEP_BACK):
+            raise unreadable
+        decisions.append(decision)
     return decisions
 
 

@@ -9,6 +9,7 @@ command: a verdict replayed at a past moment (`--at`), and `apply`.
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -236,3 +237,37 @@ def test_apply_refuses_an_edit_that_would_touch_another_line_and_restores_the_fi
     assert result.returncode == 2
     assert "perfstack:services.api.canary.weight: `pulumi config set` would change 2 lines" in result.stderr
     assert project.stack_file.read_bytes() == before
+
+
+@pytest.mark.engine
+def test_a_failing_canary_is_rolled_back_even_when_the_history_cannot_say_when_its_step_began(
+    scenario: Scenario, staging_project: StackFileProject
+) -> None:
+    # The project copy is no git repository: no step start, which only a promotion needs.
+    argv = [
+        "-m",
+        "rollout",
+        "apply",
+        "staging",
+        "--prometheus",
+        scenario.url,
+        "--at",
+        scenario.bad_phase.isoformat(),
+    ]
+    result = subprocess.run(
+        [sys.executable, *argv, "--project-dir", str(staging_project.dir)],
+        cwd=REPO, env=staging_project.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "rollback canary.weight 25 -> 0" in result.stdout
+
+
+def test_a_healthy_canary_without_a_readable_history_is_an_error_naming_the_way_out(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    shutil.copy(REPO / "Pulumi.staging.yaml", tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["decide", "staging", "--prometheus", scenario.url, "--at", scenario.good_phase.isoformat()]
+    status = main([*argv, "--project-dir", str(tmp_path)], stdout=out, stderr=err)
+    assert status == 2
+    assert "--step-started" in err.getvalue()
