@@ -26,18 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from infra.config import StackConfig
-from infra.loader import ConfigError, decode_config_value, parse_stack_config
+from infra.loader import PROJECT, ConfigError, decode_config_value, parse_stack_config
+from infra.mockrun import PROJECT_DIR, stack_file_config
 from rollout.history import HistoryError, step_history
 from rollout.judge import Action, Decision, StepHistory, judge, subject_of
 from rollout.prometheus import PrometheusError, PrometheusReader
 from rollout.samples import ServiceSamples
 from rollout.stack_edit import Change, ConfigEditError, apply_change
 
-PROJECT = "perfstack"
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROMETHEUS_ENV = "PERFSTACK_PROMETHEUS_URL"
 STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 EXIT_BAD_INPUT = 2
@@ -70,13 +67,7 @@ def load_stack(project_dir: Path, stack: str) -> StackConfig:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise UsageError(f"no stack file {path.name} in {project_dir}")
-    document = yaml.safe_load(path.read_text()) or {}
-    prefix = f"{PROJECT}:"
-    raw = {
-        key[len(prefix) :]: decode_config_value(value)
-        for key, value in (document.get("config") or {}).items()
-        if key.startswith(prefix) and not (isinstance(value, dict) and set(value) == {"secure"})
-    }
+    raw = {key: decode_config_value(value) for key, value in stack_file_config(stack, path).items()}
     try:
         return parse_stack_config(raw)
     except ConfigError as error:
