@@ -35,7 +35,7 @@ from infra.render import config_files
 from tests.conftest import run_stack
 from tests.engine.engine import Engine
 from tests.engine.project import PulumiProject, describe
-from tests.servers.harness import LOOPBACK, http_get
+from tests.servers.harness import LOOPBACK, child_pids, http_get
 
 from .stack import AppInstance, E2eStack, app_upstreams, installed, loopback_nginx_conf
 
@@ -327,19 +327,7 @@ class Router:
 
     def workers(self) -> set[int]:
         """The master's children (its workers), from /proc."""
-        master = self.stack.nginx.process.pid
-        children = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The ppid is the 2nd field after the ")" that closes the command name.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                children.add(int(entry.name))
-        return children
+        return child_pids(self.stack.nginx.process.pid)
 
     def access_lines(self, since_offset: int) -> list[str]:
         """Access log lines (`track=... upstream=...`) nginx wrote after `since_offset`."""

@@ -160,6 +160,22 @@ def recording_endpoint() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
         yield address, received
 
 
+def child_pids(parent: int) -> set[int]:
+    """The processes whose parent is `parent` (an nginx master's workers), from /proc."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        # The ppid is the 2nd field after the ")" that closes the command name.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            children.add(int(entry.name))
+    return children
+
+
 def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
     """Status and body of a GET; an HTTP error status is returned, not raised."""
     try:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from components.traffic.nginx_conf import NGINX_HEALTH_PATH, TRACK_HEADER
+from tests.servers.harness import child_pids
 
 LOOPBACK = "127.0.0.1"
 
@@ -148,18 +149,7 @@ class Nginx:
     def worker_pids(self) -> set[int]:
         """Current children of the master process (its workers), from /proc."""
         assert self.process is not None
-        children = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The ppid is the 2nd field after the ")" that closes the command name.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                children.add(int(entry.name))
-        return children
+        return child_pids(self.process.pid)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
         conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
