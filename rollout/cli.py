@@ -33,10 +33,9 @@ from rollout.history import HistoryError, step_history
 from rollout.judge import Action, Decision, StepHistory, judge, subject_of
 from rollout.prometheus import PrometheusError, PrometheusReader
 from rollout.samples import ServiceSamples
-from rollout.stack_edit import Change, ConfigEditError, apply_change
+from rollout.stack_edit import STACK_NAME, Change, ConfigEditError, apply_change
 
 PROMETHEUS_ENV = "PERFSTACK_PROMETHEUS_URL"
-STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 EXIT_BAD_INPUT = 2
 EXIT_PROMETHEUS = 3
 

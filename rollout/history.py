@@ -18,9 +18,8 @@ from typing import Any
 
 import yaml
 
+from infra.loader import PROJECT
 from rollout.judge import StepHistory
-
-PROJECT = "perfstack"
 
 
 class HistoryError(Exception):

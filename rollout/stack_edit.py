@@ -13,6 +13,7 @@ refused with a message naming the key.
 import copy
 import difflib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from typing import Any
 
 import yaml
 
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""What a stack name looks like: it names the file `Pulumi.<stack>.yaml`."""
 CLI = "pulumi"
 CLI_TIMEOUT_S = 300
 DOCS = "docs/ci-cd.md, 'Rolling back from GitHub'"

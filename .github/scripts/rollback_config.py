@@ -43,11 +43,10 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The guarded edit is shared with `python -m rollout apply`; it needs only PyYAML.
 sys.path.insert(0, str(PROJECT_DIR))
-from rollout.stack_edit import Change, ConfigEditError, apply_change  # noqa: E402
+from rollout.stack_edit import STACK_NAME, Change, ConfigEditError, apply_change  # noqa: E402
 
 PROJECT = "perfstack"
 ACTIONS = ("canary-off", "version-back", "kill-switch")
-STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # An OCI image tag: what a stable version becomes (`image:version`). It never
 # starts with "-", so the CLI cannot read it as a flag.
 VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
