@@ -112,6 +112,41 @@ class StackConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _slo_fits_prometheus(self) -> "StackConfig":
+        # The budget is a rate() over the whole window: Prometheus must still hold its start, and
+        # each burn window needs the scrapes any rate() window needs.
+        retention = self.prometheus.retention
+        scrape = duration_seconds(self.prometheus.scrape_interval)
+        errors = []
+        for name, service in self.services.items():
+            if service.slo is None:
+                continue
+            if duration_seconds(service.slo.window) > duration_seconds(retention):
+                errors.append(
+                    config_error(
+                        "slo_window_beyond_retention",
+                        f"is longer than prometheus.retention ({retention}): the error budget would be "
+                        "counted from part of the window; raise the retention or shorten the window",
+                        ("services", name, "slo", "window"),
+                        service.slo.window,
+                    )
+                )
+            for index, alert in enumerate(service.slo.burn_rate_alerts):
+                if duration_seconds(alert.short_window) < RATE_WINDOW_MIN_SCRAPES * scrape:
+                    errors.append(
+                        config_error(
+                            "slo_window_too_short",
+                            f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of "
+                            f"prometheus.scrapeInterval ({self.prometheus.scrape_interval}): "
+                            f"{RATE_WINDOW_MIN_SCRAPES * scrape:g}s or longer",
+                            ("services", name, "slo", "burnRateAlerts", index, "shortWindow"),
+                            alert.short_window,
+                        )
+                    )
+        raise_errors("StackConfig", errors)
+        return self
+
+    @model_validator(mode="after")
     def _sticky_needs_the_docker_router(self) -> "StackConfig":
         # A promise the platform cannot keep is refused, not silently dropped:
         # a weight change must stay an HTTPRoute-only change, and Gateway API's

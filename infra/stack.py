@@ -30,7 +30,7 @@ from infra.config import StackConfig
 from infra.network import stack_flows
 from infra.platform import create_platform
 from infra.secrets import StackSecrets
-from infra.wiring import dashboard_thresholds, external_url, monitored_deployment, route_target
+from infra.wiring import dashboard_thresholds, external_url, monitored_deployment, route_target, service_slos
 
 JAEGER_NAME = "jaeger"
 
@@ -174,6 +174,7 @@ def _observability(
         GrafanaArgs(
             config=config.grafana,
             thresholds=dashboard_thresholds(config.alerts),
+            slos=service_slos(config),
             prometheus_url=f"http://{platform.address('prometheus')}:{PROMETHEUS_PORT}",
             jaeger_url=f"http://{platform.address(JAEGER_NAME)}:{QUERY_HTTP_PORT}",
             prometheus_scrape_interval=config.prometheus.scrape_interval,

@@ -6,7 +6,7 @@ the translation lives here, above both, so that no component imports another.
 """
 
 from components.app.settings import ServiceConfig, effective_weight, running_tracks
-from components.grafana.dashboards import Thresholds
+from components.grafana.dashboards import ServiceSlos, Thresholds
 from components.prometheus.alerts import AlertsConfig, MonitoredDeployment
 from components.traffic.nginx_conf import RouteTarget
 from infra.config import StackConfig
@@ -52,7 +52,8 @@ def dashboard_thresholds(alerts: AlertsConfig) -> Thresholds:
 
 
 def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
-    """What the alert rules must know of the stack: the tracks that run and the Alertmanager members.
+    """What the alert rules must know of the stack: the tracks that run, the Alertmanager members and
+    the services' objectives.
 
     The tracks are those with containers (stable, a canary with replicas), never
     their weights: a weight change must touch only the router, and a changed
@@ -63,7 +64,14 @@ def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
             (name, track) for name, service in config.services.items() for track in running_tracks(service)
         ),
         alertmanager_replicas=config.alertmanager.replicas,
+        slos=service_slos(config),
     )
+
+
+def service_slos(config: StackConfig) -> ServiceSlos:
+    """The services with `slo` set and their objectives, in the stack file's order: what the SLO rules
+    record and the SLO dashboard draws (one list for both, so every panel has its series)."""
+    return tuple((name, service.slo) for name, service in config.services.items() if service.slo is not None)
 
 
 def external_url(config: StackConfig, name: str, explicit: str | None, host_port: int, port: int) -> str:

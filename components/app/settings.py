@@ -36,6 +36,7 @@ from components.platform.settings import (
     config_error,
     raise_errors,
 )
+from components.platform.slo import SloConfig
 from components.platform.spec import ImageBuild
 
 Track = Literal["stable", "canary"]
@@ -388,6 +389,11 @@ class ServiceConfig(ConfigModel):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     """How `python -m rollout` promotes, holds and rolls back the canary (docs/rollout.md). Read by
     the rollout judge only: changing it changes no deployed resource."""
+    slo: SloConfig | None = None
+    """The service level objectives (docs/slo.md): availability and latency over a window, with
+    burn-rate alerts and an error budget that gates the rollout's promotions. `slo: {}` gives the
+    runbooks' targets (99.9 % of requests without 5xx, 95 % within 1500 ms, over 30 days); unset: no
+    objectives, only the alert catalog's thresholds."""
 
     @model_validator(mode="after")
     def _check_service(self) -> "ServiceConfig":

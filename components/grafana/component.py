@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.grafana.dashboards import Thresholds, render_dashboards
+from components.grafana.dashboards import ServiceSlos, Thresholds, render_dashboards
 from components.grafana.provisioning import (
     ADMIN_PASSWORD_FILE,
     DASHBOARDS_DIR,
@@ -26,7 +26,8 @@ GRAFANA_UID = 472  # the official image's `grafana` user
 
 @dataclass
 class GrafanaArgs:
-    """Image, panel thresholds (from the alert catalog), datasource URLs, admin password."""
+    """Image, panel thresholds (from the alert catalog), the services' objectives, datasource URLs,
+    admin password."""
 
     config: GrafanaConfig
     thresholds: Thresholds
@@ -37,6 +38,8 @@ class GrafanaArgs:
     publish_port: int | None = None
     prometheus_scrape_interval: str = DEFAULT_SCRAPE_INTERVAL
     """Prometheus' scrape interval: the datasource's `timeInterval`, the floor of `$__rate_interval`."""
+    slos: ServiceSlos = ()
+    """The services' objectives (those with `slo` set): the SLO dashboard, none without any."""
 
 
 class Grafana(pulumi.ComponentResource):
@@ -46,7 +49,7 @@ class Grafana(pulumi.ComponentResource):
         super().__init__("perfstack:monitoring:Grafana", name, None, opts)
         dashboards = tuple(
             ConfigFile(f"{DASHBOARDS_DIR}/{file}", text)
-            for file, text in render_dashboards(args.thresholds).items()
+            for file, text in render_dashboards(args.thresholds, args.slos).items()
         )
         args.platform.deploy(
             Workload(

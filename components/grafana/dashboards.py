@@ -5,7 +5,9 @@ onto :class:`Thresholds`), so a panel turns red exactly where an alert starts
 to count: latency yellow above the P95 target and red above the P95 warning;
 quality and cache hit rate red below their alert thresholds and green above
 their targets. App panels read the recording rules of
-components/prometheus/rules.py; Redis panels read redis_exporter.
+components/prometheus/rules.py; Redis panels read redis_exporter. The SLO
+dashboard, provisioned only when a service sets `slo`, reads the SLO rules of
+components/prometheus/slo.py and draws the lines of each service's `SloConfig`.
 
 Grafana 12: the SDK is its `0.0.x` series (requirements.txt pins it exactly:
 under PEP 440 an unpinned install picks an older, epoch-versioned 10.x
@@ -18,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 from components.grafana.provisioning import PROMETHEUS_UID, check_uid
+from components.platform.slo import BurnRateAlert, Sli, SloConfig
 from components.platform.telemetry import (
     CACHE_HIT_RATIO,
     ERROR_RATIO,
@@ -28,9 +31,13 @@ from components.platform.telemetry import (
     REDIS_KIND_LABEL,
     REDIS_SENTINEL,
     REQUEST_RATE,
+    SLO_BUDGET_REMAINING,
+    SLO_LABEL,
+    SLO_OBJECTIVE,
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
     num,
+    slo_error_ratio,
 )
 
 with warnings.catch_warnings():
@@ -56,10 +63,15 @@ with warnings.catch_warnings():
 OVERVIEW_UID = "perfstack-overview"
 CANARY_UID = "perfstack-canary"
 REDIS_UID = "perfstack-redis"
+SLO_UID = "perfstack-slo"
 
 OVERVIEW_FILE = "perfstack-overview.json"
 CANARY_FILE = "perfstack-canary.json"
 REDIS_FILE = "perfstack-redis.json"
+SLO_FILE = "perfstack-slo.json"
+
+ServiceSlos = tuple[tuple[str, SloConfig], ...]
+"""(service name, its objectives) of every service with `slo` set, in the stack file's order."""
 
 _PROMETHEUS = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 _SERVICE = 'service=~"$service"'
@@ -436,10 +448,112 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
     )
 
 
-def render_dashboards(cfg: Thresholds) -> dict[str, str]:
-    """Every dashboard as {file name: JSON text}, for the provider directory (DASHBOARDS_DIR)."""
-    return {
+# Red once overspent: the objective is missed over the window, and under the default
+# `rollout.minErrorBudget` (0) the rollout judge holds promotions. Yellow below a quarter: two or
+# three more of the burns a ticket alert reports (10 % of a 30-day budget each) would spend it, time
+# to put reliability before risky releases. Green above it.
+_BUDGET_STEPS: Steps = [(None, "red"), (0, "yellow"), (0.25, "green")]
+
+
+def _burn_rate_steps(alerts: list[BurnRateAlert]) -> Steps:
+    """Green below every alert's burn rate, then at each burn rate red (it pages) or yellow (a ticket)."""
+    colours: dict[float, str] = {}
+    for alert in alerts:
+        # Two alerts at one burn rate draw one line, in the colour of the more urgent.
+        if alert.severity == "page" or alert.burn_rate not in colours:
+            colours[alert.burn_rate] = "red" if alert.severity == "page" else "yellow"
+    return [(None, "green"), *sorted(colours.items())]
+
+
+def _percent_decimals(objective: float) -> int:
+    """Decimals that tell an SLI from its objective in percent: the objective's and one more (99.9 -> 2)."""
+    return len(num(objective * 100).partition(".")[2]) + 1
+
+
+def _slo_panels(builder: dash.Dashboard, service: str, slo: SloConfig, sli: Sli, objective: float) -> None:
+    """One objective's line of panels: budget left, SLI over the window, burn rate per alert window."""
+    where = f'{{service="{service}",{SLO_LABEL}="{sli}"}}'
+    budget = 1 - objective
+    fires = "; ".join(
+        f"{num(a.burn_rate)} over {a.long_window} and {a.short_window} ({a.severity})"
+        for a in slo.burn_rate_alerts
+    )
+    builder.with_panel(
+        _stat(
+            f"{service} {sli}: error budget left",
+            "percentunit",
+            f"{SLO_BUDGET_REMAINING}{where}",
+            "budget left",
+            _BUDGET_STEPS,
+        )
+        .description(
+            f"Share of the {num(budget * 100)}% of requests the objective allows to fail over "
+            f"{slo.window} that is left: 100% untouched, 0 spent, below 0 the objective is missed. "
+            "Yellow under 25%, red once overspent."
+        )
+        # Beside the other two panels, with the budget's trend drawn under the number.
+        .height(8)
+        .span(4)
+        .graph_mode(common.BigValueGraphMode.AREA)
+    )
+    builder.with_panel(
+        _timeseries(
+            f"{service} {sli} over {slo.window}",
+            "percentunit",
+            [(f"1 - {slo_error_ratio(slo.window)}{where}", f"{sli} over {slo.window}")],
+            [(None, "red"), (objective, "green")],
+            f"Share of good requests over the last {slo.window} (both tracks). Dashed line: the "
+            f"objective, {num(objective * 100)}%.",
+            # Not from 0: 99.9% and 99.5% would be one line at the top of the panel.
+            min_val=None,
+            max_val=1,
+        )
+        .decimals(_percent_decimals(objective))
+        .span(10)
+    )
+    builder.with_panel(
+        _timeseries(
+            f"{service} {sli}: burn rate",
+            "suffix:x",
+            [
+                # Divided by the recorded objective, as the budget rule divides: the panel follows
+                # the rule file Prometheus evaluates.
+                (f"{slo_error_ratio(w)}{where} / on (service, {SLO_LABEL}) (1 - {SLO_OBJECTIVE}{where})", w)
+                for w in slo.windows()
+            ],
+            _burn_rate_steps(slo.burn_rate_alerts),
+            f"Error ratio over each alert window / the error budget ({num(budget * 100)}%): at 1 the "
+            f"budget lasts exactly {slo.window}. Dashed lines: the alerts' burn rates; an alert fires "
+            f"while both its windows are above its line: {fires}.",
+        ).span(10)
+    )
+
+
+def slo_dashboard(slos: ServiceSlos) -> dash.Dashboard:
+    """ "perfstack / SLOs": per service a row; per objective its budget, SLI and burn rates."""
+    builder = _dashboard(
+        SLO_UID,
+        "perfstack / SLOs",
+        "perfstack: the error budgets of the services' objectives and how fast they burn.",
+    ).time("now-7d", "now")  # budgets move over days, not within the other dashboards' 6 hours
+    for service, slo in slos:
+        builder.with_row(dash.Row(f"{service}: objectives over {slo.window}"))
+        for sli, objective in slo.objectives().items():
+            _slo_panels(builder, service, slo, sli, objective)
+    return builder
+
+
+def render_dashboards(cfg: Thresholds, slos: ServiceSlos = ()) -> dict[str, str]:
+    """Every dashboard as {file name: JSON text}, for the provider directory (DASHBOARDS_DIR).
+
+    The SLO dashboard only with a service's objectives to draw: a stack without
+    `slo` provisions the same files as before.
+    """
+    files = {
         OVERVIEW_FILE: _with_ids(overview_dashboard(cfg)),
         CANARY_FILE: _with_ids(canary_dashboard(cfg)),
         REDIS_FILE: _with_ids(redis_dashboard(cfg)),
     }
+    if slos:
+        files[SLO_FILE] = _with_ids(slo_dashboard(slos))
+    return files

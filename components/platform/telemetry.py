@@ -89,6 +89,20 @@ QUALITY = "service_track:quality_score:avg"
 REDIS_CONFIG_EPOCH = "service_master_name:redis_sentinel_master_config_epoch:max"
 """The highest configuration epoch any Sentinel reports per master: it goes up by one per failover."""
 
+# The SLO rules (components/prometheus/slo.py), per service and objective.
+SLO_LABEL = "slo"
+"""Label naming the indicator (availability, latency) on every SLO series and alert."""
+SLO_OBJECTIVE = "service:slo_objective:ratio"
+"""The objective of each (service, slo)."""
+SLO_BUDGET_REMAINING = "service:slo_error_budget:remaining_ratio"
+"""Share of the window's error budget left: 1 untouched, 0 spent, negative overspent."""
+
+
+def slo_error_ratio(window: str) -> str:
+    """Name of the recorded share of bad requests over `window`, e.g. service:slo_errors:ratio_rate1h."""
+    return f"service:slo_errors:ratio_rate{window}"
+
+
 # Selects app targets only: app targets carry a `track` label, infrastructure ones don't.
 APP_UP = 'up{track!=""}'
 INFRA_UP = 'up{track=""}'

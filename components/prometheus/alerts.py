@@ -14,6 +14,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, Field, model_validator
 
 from components.platform.settings import ConfigModel, HttpUrl, PromDuration, Ratio
+from components.platform.slo import SloConfig
 from components.platform.telemetry import (
     APP_UP,
     CACHE_HIT_RATIO,
@@ -235,6 +236,8 @@ class MonitoredDeployment:
     """(service, track) of every track that runs containers: stable, and a canary with replicas."""
     alertmanager_replicas: int = 1
     """Configured Alertmanager cluster members."""
+    slos: tuple[tuple[str, SloConfig], ...] = ()
+    """(service, objectives) of every service with `slo` set."""
 
     def __post_init__(self) -> None:
         for service, track in self.tracks:
@@ -265,6 +268,8 @@ class AlertSpec:
     """Details with the current value ($value), Go template."""
     runbook_url: str = ""
     """Link to the alert's runbook page; `alert_catalog` sets it from `name`."""
+    extra_labels: tuple[tuple[str, str], ...] = ()
+    """More static labels, e.g. which windows of an SLO alert fired (rules of one name must differ)."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -272,7 +277,7 @@ class AlertSpec:
         labels = {"severity": str(self.severity), FAMILY_LABEL: self.family}
         if self.notify:
             labels[NOTIFY_LABEL] = ",".join(str(c) for c in self.notify)
-        return labels
+        return labels | dict(self.extra_labels)
 
     @property
     def annotations(self) -> dict[str, str]:
@@ -289,7 +294,8 @@ def runbook_page(alert_name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", alert_name).lower() + ".md"
 
 
-def _runbook(cfg: AlertsConfig, alert_name: str) -> str:
+def runbook_link(cfg: AlertsConfig, alert_name: str) -> str:
+    """Where the runbook page of `alert_name` is read (see `runbookBaseUrl`)."""
     return f"{cfg.runbook_base}/{runbook_page(alert_name)}"
 
 
@@ -696,4 +702,4 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             "be sent twice.",
         ),
     ]
-    return [replace(spec, runbook_url=_runbook(cfg, spec.name)) for spec in catalog]
+    return [replace(spec, runbook_url=runbook_link(cfg, spec.name)) for spec in catalog]

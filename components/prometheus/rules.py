@@ -26,8 +26,16 @@ from components.platform.telemetry import (
     TOKEN_RATE,
     TOKENS_PER_REQUEST,
 )
-from components.prometheus.alerts import AlertsConfig, MonitoredDeployment, alert_catalog
+from components.prometheus.alerts import AlertsConfig, AlertSpec, MonitoredDeployment, alert_catalog
 from components.prometheus.queries import track_queries
+from components.prometheus.slo import (
+    SLO_BUDGET_GROUP,
+    SLO_GROUP,
+    Rule,
+    budget_interval,
+    slo_alerts,
+    slo_recording_rules,
+)
 
 RULES_FILE_NAME = "perfstack-rules.yml"
 """File name the rule file is deployed under (prometheus.yml refers to it)."""
@@ -75,9 +83,30 @@ class _Dumper(yaml.CSafeDumper):
 _Dumper.add_representer(_Literal, _literal_representer)
 
 
+def alerting_rules(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None) -> list[AlertSpec]:
+    """Every alert of the rule file: the catalog, then the services' SLO alerts."""
+    slos = (deployment or MonitoredDeployment()).slos
+    return [*alert_catalog(cfg, deployment), *slo_alerts(cfg, slos)]
+
+
+def _records(rules: list[Rule]) -> list[dict[str, Any]]:
+    return [
+        {"record": r.record, "expr": _Literal(r.expr), **({"labels": dict(r.labels)} if r.labels else {})}
+        for r in rules
+    ]
+
+
 def rule_groups(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None) -> list[dict[str, Any]]:
-    """The rule groups as data (recording group first, so alerts read fresh values)."""
+    """The rule groups as data (recording groups first, so alerts read fresh values)."""
     recording = [{"record": name, "expr": _Literal(expr)} for name, expr in recording_rules(cfg)]
+    groups: list[dict[str, Any]] = [{"name": RECORDING_GROUP, "rules": recording}]
+    slos = (deployment or MonitoredDeployment()).slos
+    if slos:
+        windows, budget = slo_recording_rules(cfg, slos)
+        groups.append({"name": SLO_GROUP, "rules": _records(windows)})
+        groups.append(
+            {"name": SLO_BUDGET_GROUP, "interval": budget_interval(slos), "rules": _records(budget)}
+        )
     alerting = [
         {
             "alert": spec.name,
@@ -86,9 +115,9 @@ def rule_groups(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None
             "labels": spec.labels,
             "annotations": spec.annotations,
         }
-        for spec in alert_catalog(cfg, deployment)
+        for spec in alerting_rules(cfg, deployment)
     ]
-    return [{"name": RECORDING_GROUP, "rules": recording}, {"name": ALERTING_GROUP, "rules": alerting}]
+    return [*groups, {"name": ALERTING_GROUP, "rules": alerting}]
 
 
 def render_rules(cfg: AlertsConfig, deployment: MonitoredDeployment | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from starlette.testclient import TestClient
 
+from components.platform.slo import LATENCY_BUCKET_BOUNDS_MS
 from tests.demo.helpers import chat, make_app, sample, scrape, service_env
 
 
@@ -90,6 +91,19 @@ def test_latency_buckets_resolve_the_alert_thresholds() -> None:
         }
     for required in ("0.05", "1.5", "2.0", "2.5", "10.0", "+Inf"):
         assert required in bounds
+
+
+def test_latency_buckets_are_the_slo_default_bucket_bounds() -> None:
+    # `slo.latency.bucketBoundsMs` defaults to the contract's bounds: the demo app must expose exactly
+    # those, or a threshold the config accepts would have no bucket to count.
+    with TestClient(make_app(service_env())) as client:
+        chat(client)
+        bounds = {
+            float(s.labels["le"])
+            for s in scrape(client)["http_request_duration_seconds"].samples
+            if s.name.endswith("_bucket") and s.labels["le"] != "+Inf"
+        }
+    assert sorted(bounds) == [ms / 1000 for ms in LATENCY_BUCKET_BOUNDS_MS]
 
 
 def test_a_streamed_answer_counts_once_under_its_route() -> None:

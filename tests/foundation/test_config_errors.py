@@ -207,6 +207,78 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "less than 1",
     ),
     (
+        "SLO latency threshold between two histogram buckets",
+        {"services.api.slo.latency.thresholdMs": 1600.0},
+        "perfstack:services.api.slo.latency.thresholdMs",
+        "not a bucket bound of the latency histogram (bucketBoundsMs); use one of 50, 100, 150",
+    ),
+    (
+        "SLO objective of 1",
+        {"services.api.slo.availability.objective": 1.0},
+        "perfstack:services.api.slo.availability.objective",
+        "less than 1",
+    ),
+    (
+        "SLO without an objective",
+        {"services.api.slo": {"availability": None, "latency": None}},
+        "perfstack:services.api.slo",
+        "sets neither availability nor latency",
+    ),
+    (
+        "SLO window longer than Prometheus keeps samples",
+        {"services.api.slo": {"window": "30d"}, "prometheus.retention": "15d"},
+        "perfstack:services.api.slo.window",
+        "longer than prometheus.retention (15d)",
+    ),
+    (
+        "SLO burn-rate alert whose short window is not shorter",
+        {
+            "services.api.slo.burnRateAlerts": [
+                {"longWindow": "1h", "shortWindow": "1h", "burnRate": 14.4, "severity": "page"}
+            ]
+        },
+        "perfstack:services.api.slo.burnRateAlerts.0.shortWindow",
+        "must be shorter than longWindow (1h)",
+    ),
+    (
+        "SLO burn-rate window longer than the SLO's window",
+        {"services.api.slo.window": "1d"},
+        "perfstack:services.api.slo.burnRateAlerts.3.longWindow",
+        "must not be longer than the SLO's window (1d)",
+    ),
+    (
+        "SLO burn rate that needs more than every request to fail",
+        {"services.api.slo.latency.objective": 0.9},
+        "perfstack:services.api.slo.burnRateAlerts.0.burnRate",
+        "could never fire",
+    ),
+    (
+        "SLO short window under 4 scrapes",
+        {
+            "services.api.slo.burnRateAlerts": [
+                {"longWindow": "1h", "shortWindow": "30s", "burnRate": 14.4, "severity": "page"}
+            ]
+        },
+        "perfstack:services.api.slo.burnRateAlerts.0.shortWindow",
+        "must span at least 4 scrapes",
+    ),
+    (
+        "SLO alert of an unknown severity",
+        {
+            "services.api.slo.burnRateAlerts": [
+                {"longWindow": "1h", "shortWindow": "5m", "burnRate": 14.4, "severity": "sms"}
+            ]
+        },
+        "perfstack:services.api.slo.burnRateAlerts.0.severity",
+        "'page' or 'ticket'",
+    ),
+    (
+        "rollout error budget floor above 1",
+        {"services.api.rollout.minErrorBudget": 1.5},
+        "perfstack:services.api.rollout.minErrorBudget",
+        "less than or equal to 1",
+    ),
+    (
         "PagerDuty URL not http(s)",
         {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
         "perfstack:notifications.pagerduty.url",

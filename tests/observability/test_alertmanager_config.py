@@ -21,8 +21,10 @@ from components.alertmanager.config import (
     required_secret_files,
 )
 from components.alertmanager.settings import PAGERDUTY_EVENTS_URL, NotificationsConfig, PagerDutyConfig
+from components.platform.slo import SloConfig
 from components.platform.telemetry import INHIBIT_EQUAL_LABELS, WATCHDOG_ALERT
 from components.prometheus.alerts import AlertsConfig, alert_catalog
+from components.prometheus.slo import slo_alerts
 
 from .alert_scenarios import DEPLOYMENT, scenarios, series_minutes
 from .tools import assert_ok, describe, run_tool
@@ -81,6 +83,26 @@ def test_alert_reaches_exactly_its_configured_channels(stack: str, name: str, tm
     )  # fmt: skip
     assert_ok(result)
     assert result.stdout.strip() == ",".join(expected), describe(result)
+
+
+SLO_ALERTS = {spec.name: spec for spec in slo_alerts(AlertsConfig(), (("api", SloConfig()),))}
+"""One rule per SLO alert name (the window pairs of a name share their routing labels)."""
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("name", sorted(SLO_ALERTS))
+def test_slo_alert_reaches_the_channels_its_severity_names(stack: str, name: str, tmp_path: Path) -> None:
+    cfg = STACKS[stack]
+    spec = SLO_ALERTS[name]
+    paging = spec.severity == "critical"
+    expected = [c for c in ("slack", "email", "pagerduty") if paging or c == "slack"]
+    expected = [c for c in expected if c in configured_channels(cfg)]
+    labels = {"alertname": name, "service": "api", "slo": "availability", **spec.labels}
+    result = run_tool(
+        "amtool", "config", "routes", "test", f"--config.file={write(tmp_path, cfg)}",
+        f"--verify.receivers={','.join(expected)}", *(f"{k}={json.dumps(v)}" for k, v in labels.items()),
+    )  # fmt: skip
+    assert_ok(result)
 
 
 def test_critical_page_reaches_slack_email_and_pagerduty_in_production() -> None:

@@ -1,11 +1,13 @@
 """Runbooks: one page per alert under docs/runbooks/, and every alert links to its page."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from components.platform.slo import SloConfig
 from components.prometheus.alerts import (
     REPOSITORY_URL,
     RUNBOOKS_PATH,
@@ -13,13 +15,17 @@ from components.prometheus.alerts import (
     alert_catalog,
     runbook_page,
 )
+from components.prometheus.rules import alerting_rules
 from infra.mockrun import ProgramRun
 from infra.render import config_files
 
 from .alert_scenarios import DEPLOYMENT
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / RUNBOOKS_PATH
-CATALOG = alert_catalog(AlertsConfig(), DEPLOYMENT)
+# With an SLO, so that its burn-rate and absent-series alerts are in the rule file too.
+WITH_SLO = replace(DEPLOYMENT, slos=(("api", SloConfig()),))
+CATALOG = alerting_rules(AlertsConfig(), WITH_SLO)
+NAMES = sorted({spec.name for spec in CATALOG})
 SECTIONS = ("## What it means", "## How to check", "## What to do", "## How to roll back")
 
 
@@ -33,7 +39,7 @@ def test_every_runbook_page_belongs_to_an_alert() -> None:
     assert pages - {runbook_page(spec.name) for spec in CATALOG} == set()
 
 
-@pytest.mark.parametrize("name", [spec.name for spec in CATALOG])
+@pytest.mark.parametrize("name", NAMES)
 def test_runbook_page_is_titled_by_its_alert_and_has_every_section(name: str) -> None:
     text = (RUNBOOKS / runbook_page(name)).read_text()
     assert text.startswith(f"# {name}\n")
@@ -48,7 +54,7 @@ def test_runbook_link_points_to_the_page_in_the_repository_by_default() -> None:
 
 def test_repository_url_setting_moves_every_runbook_link() -> None:
     cfg = AlertsConfig.model_validate({"repositoryUrl": "https://git.example.org/ops/perfstack/"})
-    urls = {spec.runbook_url for spec in alert_catalog(cfg, DEPLOYMENT)}
+    urls = {spec.runbook_url for spec in alerting_rules(cfg, WITH_SLO)}
     assert all(u.startswith("https://git.example.org/ops/perfstack/blob/main/docs/runbooks/") for u in urls)
 
 

@@ -5,6 +5,7 @@ What is rewritten for a run on loopback, and why (everything else is as generate
 - ``--config.file``, ``--storage.tsdb.path`` and the listen address: a temp dir and a free port;
 - ``global.evaluation_interval``: 1 s instead of 15 s, so rules have been evaluated within
   seconds (no stack setting exists for it: PrometheusSettings sets it, the stack config does not);
+  likewise a rule group's own ``interval`` (the SLO budget group's 5m);
 - production's ``kubernetes_sd_configs``: outside a cluster Prometheus cannot create pod
   discovery (no in-cluster service account; it logs "Cannot create service discovery"), so the
   job gets one static target carrying the meta labels pod discovery would give a running,
@@ -83,8 +84,12 @@ def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     for deployed in config["rule_files"]:
         name = PurePosixPath(deployed).name
         text = stack.files[f"prometheus/{name}"]
-        (directory / name).write_text(text)
         rule_files[name] = yaml.safe_load(text)
+        faster = yaml.safe_load(text)
+        for group in faster["groups"]:
+            if "interval" in group:
+                group["interval"] = EVALUATION_INTERVAL
+        (directory / name).write_text(yaml.safe_dump(faster, sort_keys=False))
         local_paths.append(str(directory / name))
     config["rule_files"] = local_paths
     config["global"]["evaluation_interval"] = EVALUATION_INTERVAL

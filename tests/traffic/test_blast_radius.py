@@ -12,6 +12,8 @@ IMAGE = "docker:index/remoteImage:RemoteImage"
 BUILT_IMAGE = "docker:index/image:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 
 
 def changed(before: ProgramRun, after: ProgramRun) -> set[tuple[str, str]]:
@@ -48,6 +50,33 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         "rollout steps changed",
         {"services.api.rollout.steps": [{"weight": 25, "soak": "10m"}, {"weight": 100, "soak": "10m"}]},
         {"staging": set(), "production": set()},
+    ),
+    (
+        "rollout error budget floor",
+        {"services.api.rollout.minErrorBudget": 0.5},
+        {"staging": set(), "production": set()},
+    ),
+    # Objectives are Prometheus' rules and Grafana's SLO dashboard: never the app or the router.
+    (
+        "service level objective changed",
+        {
+            "services.api.slo": {
+                "window": "2d",
+                "availability": {"objective": 0.99},
+                "burnRateAlerts": [
+                    {"longWindow": "1h", "shortWindow": "5m", "burnRate": 14.4, "severity": "page"}
+                ],
+            }
+        },
+        {
+            "staging": {(CONTAINER, "prometheus"), (CONTAINER, "grafana")},
+            "production": {
+                (CONFIG_MAP, "prometheus-config"),
+                (STATEFUL_SET, "prometheus"),
+                (CONFIG_MAP, "grafana-config"),
+                (DEPLOYMENT, "grafana"),
+            },
+        },
     ),
     (
         "kill switch",
