@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from components.app.rollout import RolloutConfig, TierThresholds
 from components.prometheus.alerts import AlertsConfig
-from rollout.samples import ServiceSamples, TrackSample
+from rollout.samples import ErrorBudget, ServiceSamples, TrackSample
 from rollout.stats import histogram_shift_p_value, proportion_excess_p_value
 
-Tier = Literal["critical", "warning"]
+Tier = Literal["critical", "warning", "promotion"]
+"""critical: roll back; warning: step back; promotion: only hold a promotion (the error budget)."""
 
 DELIVERY_FLOOR = 0.1
 """A canary that gets less than this fraction of the requests its weight should bring is failing at
@@ -261,4 +262,27 @@ def comparison_checks(
                 Status.FAIL if failed else Status.PASS, latency_test, p, stable.p95_s * 1000,
             )
         )  # fmt: skip
+    return checks
+
+
+def budget_checks(floor: float, budgets: tuple[ErrorBudget, ...]) -> list[CheckResult]:
+    """Each objective's remaining error budget against `rollout.minErrorBudget` (promotion tier)."""
+    checks = []
+    for budget in budgets:
+        if budget.remaining is None:
+            status = Status.INCONCLUSIVE
+        else:
+            status = Status.FAIL if budget.remaining < floor else Status.PASS
+        checks.append(
+            CheckResult(
+                f"error_budget_{budget.slo}",
+                "promotion",
+                f"remaining {budget.slo} error budget over {budget.window}",
+                "<",
+                floor,
+                budget.remaining,
+                budget.requests,
+                status,
+            )
+        )
     return checks

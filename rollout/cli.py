@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -108,6 +109,8 @@ def decide(args: argparse.Namespace, config: StackConfig) -> list[Decision]:
         if window not in by_window:
             by_window[window] = reader.samples(config.alerts, window, now)
         samples = by_window[window].get(name, ServiceSamples(None, None))
+        if service.slo is not None:
+            samples = replace(samples, budgets=reader.error_budgets(config.alerts, name, service.slo, now))
         history: StepHistory | None = None
         unreadable: HistoryError | None = None
         subject = subject_of(service)

@@ -14,7 +14,9 @@ The order of a verdict:
 4. too few requests for a verdict: hold as inconclusive;
 5. stepped back to a weight that is not a step: hold for a person;
 6. soaking, paused or frozen: hold, saying until when;
-7. promote to the next step, or at 100 % complete.
+7. at 100 % complete;
+8. an error budget below `rollout.minErrorBudget` (or unknown): hold;
+9. promote to the next step.
 """
 
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from rollout.checks import (
     Status,
     absolute_checks,
     availability_checks,
+    budget_checks,
     comparison_checks,
     tier_thresholds,
 )
@@ -204,6 +207,7 @@ def judge(
             limits = tier_thresholds(tier, getattr(settings.checks, tier), alerts)
             checks += absolute_checks(tier, limits, samples.canary, settings.min_requests)
         checks += comparison_checks(settings, alerts, traffic, samples)
+    checks += budget_checks(settings.min_error_budget, samples.budgets)
 
     critical = _failures(checks, "critical")
     if critical:
@@ -214,7 +218,7 @@ def judge(
         return decide(
             Action.STEP_BACK, lower, f"failed: {_listed(warning)}; stepping back {weight} -> {lower}"
         )
-    inconclusive = [c for c in checks if c.status is Status.INCONCLUSIVE]
+    inconclusive = [c for c in checks if c.status is Status.INCONCLUSIVE and c.tier != "promotion"]
     if inconclusive:
         requests = 0 if samples.canary is None else samples.canary.requests
         return decide(
@@ -261,6 +265,14 @@ def judge(
             Action.COMPLETE,
             weight,
             f"checks pass at 100 % after the soak: {done}, in a reviewed change",
+            eligible_at=eligible,
+        )
+    budget = [c for c in checks if c.tier == "promotion" and c.status is not Status.PASS]
+    if budget:
+        return decide(
+            Action.HOLD,
+            weight,
+            f"checks pass; promotion waits for the error budget: {_listed(budget)}",
             eligible_at=eligible,
         )
     target = next_step(settings, weight)

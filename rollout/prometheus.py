@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from components.platform.settings import duration_seconds
-from components.prometheus.alerts import AlertsConfig
+from components.platform.slo import SloConfig
+from components.prometheus.alerts import AlertsConfig, user_requests
 from components.prometheus.queries import track_queries
-from rollout.samples import ServiceSamples, TrackSample
+from components.prometheus.slo import error_ratio, remaining_budget
+from rollout.samples import ErrorBudget, ServiceSamples, TrackSample
 
 TIMEOUT_S = 30
 
@@ -104,3 +106,29 @@ class PrometheusReader:
             service: ServiceSamples(stable=by_track.get("stable"), canary=by_track.get("canary"))
             for service, by_track in tracks.items()
         }
+
+    def _single(self, expr: str, at: datetime) -> float | None:
+        values = [_number(value) for _, value in self.query(expr, at)]
+        return values[0] if values else None
+
+    def error_budgets(
+        self, alerts: AlertsConfig, service: str, slo: SloConfig, at: datetime
+    ) -> tuple[ErrorBudget, ...]:
+        """What is left of each of the service's error budgets over its SLO window ending at `at`.
+
+        The expression is the budget recording rule's (components/prometheus/slo.py), on the raw
+        counters, so that a past moment replays as Prometheus saw it.
+        """
+        selector = user_requests("http_requests_total", alerts, f'service="{service}"')
+        requests = self._single(f"sum(increase({selector}[{slo.window}]))", at) or 0.0
+        return tuple(
+            ErrorBudget(
+                sli,
+                slo.window,
+                self._single(
+                    remaining_budget(error_ratio(alerts, service, slo, sli, slo.window), objective), at
+                ),
+                requests,
+            )
+            for sli, objective in slo.objectives().items()
+        )

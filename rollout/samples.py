@@ -31,8 +31,24 @@ class TrackSample:
 
 
 @dataclass(frozen=True)
+class ErrorBudget:
+    """What is left of one objective's error budget over the SLO's window (both tracks together)."""
+
+    slo: str
+    """The indicator: availability or latency."""
+    window: str
+    """The SLO's window, e.g. 30d."""
+    remaining: float | None
+    """1 untouched, 0 spent, below 0 overspent; None when the window holds no request."""
+    requests: float
+    """User requests in the window."""
+
+
+@dataclass(frozen=True)
 class ServiceSamples:
     """Both tracks of one service; a track is None when Prometheus holds no series of it at all."""
 
     stable: TrackSample | None
     canary: TrackSample | None
+    budgets: tuple[ErrorBudget, ...] = ()
+    """The service's error budgets, one per objective (none without `slo`)."""

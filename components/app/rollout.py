@@ -245,6 +245,11 @@ class RolloutConfig(ConfigModel):
     paused: bool = False
     """Stop promoting this service's canary (the checks still run, and a failing canary is still
     rolled back); `false` resumes."""
+    min_error_budget: Ratio = 0.0
+    """With `slo` set: a promotion waits while the remaining error budget of any objective, over the
+    SLO's window, is below this share (0.25: hold once three quarters are spent). The default 0 is the
+    SRE workbook's policy: a spent budget stops releases until it recovers. Rollbacks and steps back
+    never wait for it; an unknown budget (no requests in the window) holds too."""
 
     @model_validator(mode="after")
     def _steps_walk_up_to_100(self) -> Self:

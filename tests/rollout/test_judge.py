@@ -10,7 +10,7 @@ from components.app.settings import ServiceConfig
 from components.prometheus.alerts import AlertsConfig
 from rollout.checks import Status
 from rollout.judge import Action, Decision, StepHistory, judge
-from rollout.samples import ServiceSamples, TrackSample
+from rollout.samples import ErrorBudget, ServiceSamples, TrackSample
 
 ALERTS = AlertsConfig()
 NOW = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # a Thursday
@@ -446,3 +446,52 @@ def test_a_canary_with_other_histogram_buckets_is_not_compared_on_latency() -> N
     other = tuple((le * 2, count) for le, count in histogram(1000, 0.4))
     check = next(c for c in decide(samples=canary(buckets=other)).checks if c.name == "compare_latency")
     assert check.status is Status.NOT_MEASURED
+
+
+# --- the error budget gates promotion ------------------------------------------------------
+
+
+def budgets(**remaining: float | None) -> ServiceSamples:
+    return replace(
+        HEALTHY,
+        budgets=tuple(ErrorBudget(slo, "30d", value, 250_000) for slo, value in remaining.items()),
+    )
+
+
+def test_a_spent_error_budget_holds_a_promotion_and_says_how_much_is_left() -> None:
+    decision = decide(10, budgets(availability=-0.4, latency=0.6))
+    assert (decision.action, decision.next_weight) == (Action.HOLD, 10)
+    assert "error budget" in decision.reason and "error_budget_availability: -0.4 < 0" in decision.reason
+    assert "latency" not in decision.reason
+
+
+def test_a_budget_above_the_configured_floor_lets_the_promotion_through() -> None:
+    decision = decide(10, budgets(availability=0.3), minErrorBudget=0.25)
+    assert (decision.action, decision.next_weight) == (Action.PROMOTE, 50)
+    (check,) = [c for c in decision.checks if c.tier == "promotion"]
+    assert (check.observed, check.threshold, check.status) == (0.3, 0.25, Status.PASS)
+
+
+def test_a_budget_below_the_configured_floor_holds() -> None:
+    assert decide(10, budgets(availability=0.2), minErrorBudget=0.25).action is Action.HOLD
+
+
+def test_an_unknown_budget_holds_a_promotion() -> None:
+    decision = decide(50, budgets(availability=None))
+    assert decision.action is Action.HOLD and "error_budget_availability" in decision.reason
+
+
+def test_a_spent_budget_never_stops_a_rollback() -> None:
+    samples = replace(budgets(availability=-1.0), canary=replace(HEALTHY.canary, error_ratio=0.2))  # type: ignore[arg-type]
+    assert decide(10, samples).action is Action.ROLLBACK
+
+
+def test_a_soaking_step_reports_the_soak_before_the_budget() -> None:
+    # The soak is reported first: the budget matters only once a promotion is due.
+    decision = decide(10, budgets(availability=-1.0), soaked_for=timedelta(minutes=1))
+    assert "soaking" in decision.reason
+
+
+def test_a_spent_budget_leaves_complete_at_100_alone() -> None:
+    samples = replace(budgets(availability=-1.0), stable=track(0), canary=track(10000))
+    assert decide(100, samples).action is Action.COMPLETE

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,6 +127,44 @@ def test_a_critical_verdict_names_the_failing_check_with_its_evidence(scenario: 
 def test_a_canary_with_no_instance_up_is_critical_not_missing_data(scenario: Scenario) -> None:
     failed = {c.name for c in verdict(scenario, "down").checks if c.failed}
     assert "instances_up" in failed
+
+
+def slo_verdict(scenario: Scenario, objective: float) -> Decision:
+    # A 30-minute objective: the healthy service's data (1 % errors on both tracks) began 10 minutes
+    # before the moment judged, so the window holds all of it.
+    pair = {"longWindow": "30m", "shortWindow": "5m", "burnRate": 2.0, "severity": "page"}
+    slo = {
+        "window": "30m",
+        "latency": None,
+        "availability": {"objective": objective},
+        "burnRateAlerts": [pair],
+    }
+    config = ServiceConfig.model_validate(
+        {"image": "ghcr.io/example/api", "stable": {"version": "1"}, "slo": slo,
+         "canary": {"version": "2", "weight": 10}}
+    )  # fmt: skip
+    assert config.slo is not None
+    at = scenario.good_phase
+    reader = PrometheusReader(scenario.url)
+    samples = reader.samples(AlertsConfig(), config.rollout.interval, at)["healthy"]
+    samples = replace(samples, budgets=reader.error_budgets(AlertsConfig(), "healthy", config.slo, at))
+    return judge("healthy", config, AlertsConfig(), False, at, StepHistory(at - timedelta(hours=1)), samples)
+
+
+def test_a_spent_error_budget_holds_the_healthy_canarys_promotion(scenario: Scenario) -> None:
+    # 1 % errors against a 99.9 % objective: ten budgets spent, nine of them overspent.
+    decision = slo_verdict(scenario, 0.999)
+    (check,) = [c for c in decision.checks if c.name == "error_budget_availability"]
+    assert decision.action is Action.HOLD and "error budget" in decision.reason
+    assert check.observed == pytest.approx(-9) and check.sample == pytest.approx(6000)
+
+
+def test_a_budget_left_lets_the_healthy_canary_through(scenario: Scenario) -> None:
+    # 1 % errors against a 95 % objective: a fifth of the budget spent.
+    decision = slo_verdict(scenario, 0.95)
+    (check,) = [c for c in decision.checks if c.name == "error_budget_availability"]
+    assert (decision.action, decision.next_weight) == (Action.PROMOTE, 50)
+    assert check.observed == pytest.approx(0.8)
 
 
 def test_the_warning_canary_is_within_the_comparison_margin(scenario: Scenario) -> None:
