@@ -3,7 +3,8 @@
 Which stack. The run is the **staging** stack (platform docker) with
 production's **notifications** (Slack, email and PagerDuty), production's
 **alert catalog** (its `alerts` section; today both stacks use the catalog's
-defaults) and production's **tracing.samplingProbability** (0.1), all copied
+defaults), production's **objectives** (`services.api.slo`) and production's
+**tracing.samplingProbability** (0.1), all copied
 from `Pulumi.production.yaml` at run time, so a change there is tested here.
 Staging, because its Docker-style prometheus.yml names static targets that
 can be pointed at local processes, where production's pod discovery needs a
@@ -18,6 +19,8 @@ stack's own):
   Alertmanager's group wait, group interval and repeat interval: 60 times
   shorter, minutes become seconds (P95 critical 5m -> 5s, warning 10m -> 10s,
   so the critical still fires first and inhibits);
+- the SLO's window and every burn-rate window: 60 times shorter too (the fast
+  page reads 60s and 5s instead of 1h and 5m; the 30-day budget is 12 hours);
 - `prometheus.scrapeInterval` and `prometheus.evaluationInterval`: 1s;
 - `alerts.rateWindow` (the recording rules' `rate()` window): 10s, the shortest that
   spans 4 scrapes with a margin and still averages over a few dozen requests per track.
@@ -47,6 +50,7 @@ from pydantic.alias_generators import to_camel
 
 from components.alertmanager.settings import NotificationsConfig
 from components.platform.settings import duration_seconds
+from components.platform.slo import SloConfig
 from components.prometheus.alerts import AlertsConfig
 from infra.mockrun import ProgramRun, set_path, stack_file_config
 from infra.render import config_files
@@ -59,7 +63,9 @@ from .stack import E2eStack, LoadGenerator, query, running_stack, set_faults, st
 STACK = "staging"
 """The stack the processes come from (Docker-style static scrape targets)."""
 CHANNELS_FROM = "production"
-"""The stack whose notifications, alert catalog and trace sampling the run uses."""
+"""The stack whose notifications, alert catalog, objectives and trace sampling the run uses."""
+SLO_SERVICE = "api"
+"""The service whose objectives (`services.api.slo`) the run takes from CHANNELS_FROM."""
 SPEEDUP = 60
 """How much faster every alert `for` and Alertmanager timing runs: minutes become seconds."""
 KEPT_FOR = {
@@ -139,7 +145,20 @@ def stack_overrides(smtp: str, pagerduty_url: str) -> dict[str, Any]:
             overrides[f"alerts.{to_camel(name)}"] = faster(getattr(alerts, name))
     for name in ("group_wait", "group_interval", "repeat_interval"):
         overrides[f"notifications.{to_camel(name)}"] = faster(getattr(notifications, name))
+    if (slo := source["services"][SLO_SERVICE].get("slo")) is not None:
+        overrides[f"services.{SLO_SERVICE}.slo"] = faster_slo(slo)
     return overrides
+
+
+def faster_slo(source: dict[str, Any]) -> dict[str, Any]:
+    """Production's objectives with the SLO window and every burn-rate window SPEEDUP times shorter."""
+    slo = SloConfig.model_validate(source)
+    alerts = [
+        {**alert.model_dump(by_alias=True), "longWindow": faster(alert.long_window),
+         "shortWindow": faster(alert.short_window)}
+        for alert in slo.burn_rate_alerts
+    ]  # fmt: skip
+    return {**source, "window": faster(slo.window), "burnRateAlerts": alerts}
 
 
 def _baseline(stack: E2eStack) -> list[dict[str, Any]]:
@@ -267,7 +286,10 @@ def phases(session: E2eSession, oracle: Oracle) -> list[Phase]:
                     f"{ERROR_RATIO:.0%} of stable requests answer 500",
                     faults("stable", {"error_ratio": ERROR_RATIO}),
                     faults("stable", None),
-                    [oracle.expect("2 5xx", "ErrorRateCritical", stable)],
+                    [
+                        oracle.expect("2 5xx", "ErrorRateCritical", stable),
+                        oracle.expect("2 5xx", "AvailabilityBurnRateCritical", {"service": "api"}),
+                    ],
                 ),
             ],
             FIRE_TIMEOUT_S,

@@ -68,7 +68,11 @@ class Oracle:
 
     def __init__(self, files: dict[str, str]) -> None:
         rules = yaml.safe_load(files["prometheus/perfstack-rules.yml"])
-        self.rules = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+        self.rules: dict[str, dict[str, Any]] = {}
+        for rule in (r for g in rules["groups"] for r in g["rules"] if "alert" in r):
+            # Rules sharing a name (an SLO's window pairs) differ in windows only: the first, the
+            # fastest pair, is the one a fault raises first.
+            self.rules.setdefault(rule["alert"], rule)
         alertmanager = yaml.safe_load(files["alertmanager/alertmanager.yml"])
         self.send_resolved: dict[str, bool] = {}
         for receiver in alertmanager["receivers"]:

@@ -1,6 +1,7 @@
 """From a fault in the app or Redis to Slack, email and PagerDuty, asserted on what the receivers got.
 
-Scenarios (conftest.phases): latency on the canary, 5xx on stable, a quality
+Scenarios (conftest.phases): latency on the canary, 5xx on stable (which also
+pages through the availability SLO's fast burn-rate alert), a quality
 drop on the canary, a cache that always misses on stable, the canary
 instance killed, Redis killed; each repaired afterwards. Which channels an
 alert must reach, and which send a resolved notification, is read from the
@@ -22,6 +23,7 @@ ALERTS = [
     ("P95LatencyCritical", {"track": "canary"}),
     ("CanaryLatencyAboveStable", {"track": "canary"}),
     ("ErrorRateCritical", {"track": "stable"}),
+    ("AvailabilityBurnRateCritical", {"service": "api"}),
     ("QualityScoreCritical", {"track": "canary"}),
     ("CacheHitRateLow", {"track": "stable"}),
     ("ApplicationDown", {"track": "canary"}),
@@ -112,7 +114,10 @@ def test_inhibited_canary_latency_warning_is_never_delivered(e2e: E2eSession, al
 
 
 def test_no_app_alert_fires_before_any_fault(e2e: E2eSession) -> None:
-    firing = [a for a in e2e.baseline_alerts if a.get("track") and a.get("alertstate") == "firing"]
+    # App alerts carry a track, SLO alerts an objective.
+    firing = [
+        a for a in e2e.baseline_alerts if (a.get("track") or a.get("slo")) and a.get("alertstate") == "firing"
+    ]
     assert firing == []
 
 

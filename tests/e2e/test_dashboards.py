@@ -17,12 +17,14 @@ import yaml
 
 from components.grafana.dashboards import render_dashboards
 from components.platform.settings import duration_seconds
+from components.platform.slo import SloConfig
 from components.prometheus.alerts import AlertsConfig
+from infra.mockrun import stack_file_config
 from infra.wiring import dashboard_thresholds
 from tests.observability.promql import panels, plain_promql
 from tests.servers.harness import get_json
 
-from .conftest import E2eSession
+from .conftest import CHANNELS_FROM, SLO_SERVICE, E2eSession, faster_slo
 
 pytestmark = pytest.mark.e2e
 
@@ -39,8 +41,11 @@ NO_DATA_HERE = {
 
 
 def _panel_ids() -> list[tuple[str, str]]:
-    # The queries and titles do not depend on the stack (only the thresholds do).
-    dashboards = render_dashboards(dashboard_thresholds(AlertsConfig()))
+    # The queries and titles do not depend on the stack (only the thresholds do), but for the SLO
+    # dashboard's: those name the run's objectives and windows (conftest.stack_overrides).
+    slo = stack_file_config(CHANNELS_FROM)["services"][SLO_SERVICE]["slo"]
+    slos = ((SLO_SERVICE, SloConfig.model_validate(faster_slo(slo))),)
+    dashboards = render_dashboards(dashboard_thresholds(AlertsConfig()), slos)
     return [
         (file, panel["title"])
         for file, text in dashboards.items()
