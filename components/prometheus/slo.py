@@ -99,6 +99,10 @@ def _selector(record: str, service: str, sli: Sli) -> str:
     return f'{record}{{service="{service}",{SLO_LABEL}="{sli}"}}'
 
 
+def _ratio_rule(cfg: AlertsConfig, service: str, slo: SloConfig, sli: Sli, window: str) -> Rule:
+    return Rule(slo_error_ratio(window), error_ratio(cfg, service, slo, sli, window), {SLO_LABEL: sli})
+
+
 def slo_recording_rules(
     cfg: AlertsConfig, slos: tuple[tuple[str, SloConfig], ...]
 ) -> tuple[list[Rule], list[Rule]]:
@@ -109,18 +113,9 @@ def slo_recording_rules(
         for sli, objective in slo.objectives().items():
             labels = {SLO_LABEL: sli}
             windows.append(Rule(SLO_OBJECTIVE, num(objective), {"service": service, **labels}))
-            windows += [
-                Rule(slo_error_ratio(w), error_ratio(cfg, service, slo, sli, w), labels)
-                for w in slo.windows()
-            ]
-            if slo.window not in slo.windows():
-                budget.append(
-                    Rule(
-                        slo_error_ratio(slo.window),
-                        error_ratio(cfg, service, slo, sli, slo.window),
-                        labels,
-                    )
-                )
+            windows += [_ratio_rule(cfg, service, slo, sli, w) for w in slo.windows()]
+            if slo.window not in slo.windows():  # else the burn windows' group records it already
+                budget.append(_ratio_rule(cfg, service, slo, sli, slo.window))
             whole = _selector(slo_error_ratio(slo.window), service, sli)
             budget.append(Rule(SLO_BUDGET_REMAINING, remaining_budget(whole, objective), labels))
     return windows, budget
