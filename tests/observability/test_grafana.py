@@ -365,6 +365,21 @@ def test_dashboard_provider_reads_the_directory_the_dashboards_are_deployed_to(s
     assert provider["folder"] == "perfstack"
 
 
+def test_grafana_keeps_its_data_directory_on_scratch_space_only(
+    staging: ProgramRun, production: ProgramRun
+) -> None:
+    # Stateless by decision (GrafanaConfig, docs/operations.md): no volume that could hold UI-made state.
+    container = staging.get("docker:index/container:Container", "grafana").inputs
+    assert not container.get("volumes") and "/var/lib/grafana" in container["tmpfs"]
+    pod = production.get("kubernetes:apps/v1:Deployment", "grafana").inputs["spec"]["template"]["spec"]
+    persistent = [v["name"] for v in pod["volumes"] if not ({"configMap", "secret", "emptyDir"} & v.keys())]
+    assert persistent == []
+    grafana_claims = [
+        r.name for r in production.resources if r.name.startswith("grafana") and "Claim" in r.type
+    ]
+    assert grafana_claims == []
+
+
 def test_grafana_disables_anonymous_access_and_reads_admin_password_from_file() -> None:
     env = grafana_environment()
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
