@@ -7,6 +7,7 @@ the translation lives here, above both, so that no component imports another.
 
 from components.app.settings import ServiceConfig, effective_weight, running_tracks
 from components.grafana.dashboards import ServiceSlos, Thresholds
+from components.platform.settings import memory_bytes
 from components.prometheus.alerts import AlertsConfig, MonitoredDeployment
 from components.traffic.nginx_conf import RouteTarget
 from infra.config import StackConfig
@@ -47,13 +48,12 @@ def dashboard_thresholds(alerts: AlertsConfig) -> Thresholds:
         cache_hit_target=alerts.dashboard_cache_hit_target,
         cache_hit_low=alerts.cache_hit_rate_low,
         canary_min_request_rate=alerts.canary_min_request_rate,
-        redis_memory_ratio=alerts.redis_memory_ratio,
     )
 
 
 def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
-    """What the alert rules must know of the stack: the tracks that run, the Alertmanager members and
-    the services' objectives.
+    """What the alert rules must know of the stack: the tracks that run, the Alertmanager members, the
+    services' objectives and the Redis containers' memory limit.
 
     The tracks are those with containers (stable, a canary with replicas), never
     their weights: a weight change must touch only the router, and a changed
@@ -65,6 +65,7 @@ def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
         ),
         alertmanager_replicas=config.alertmanager.replicas,
         slos=service_slos(config),
+        redis_memory_limit_bytes=memory_bytes(config.redis.container_resources.memory_limit),
     )
 
 

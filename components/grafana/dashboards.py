@@ -104,8 +104,6 @@ class Thresholds:
     """Cache hit ratio of the alert: red below it."""
     canary_min_request_rate: float
     """Requests per second both tracks need before the canary alerts compare them."""
-    redis_memory_ratio: float
-    """Share of maxmemory of the Redis memory alert: red above it."""
 
 
 # (value or None for the base step, colour), ascending as Grafana expects.
@@ -424,8 +422,11 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
                 "bytes",
                 [
                     (f"redis_memory_used_bytes{data}", "used {{instance}}"),
+                    (f"redis_memory_used_rss_bytes{data}", "resident {{instance}}"),
                     (f"redis_memory_max_bytes{data}", "maxmemory {{instance}}"),
                 ],
+                description="A full allkeys-lru cache sits at maxmemory: that is its normal state. "
+                "Resident memory is what the container's limit counts (RedisMemoryNearLimit).",
             )
         )
         .with_panel(
@@ -433,8 +434,7 @@ def redis_dashboard(cfg: Thresholds) -> dash.Dashboard:
                 "Memory used / maxmemory",
                 "percentunit",
                 [(f"redis_memory_used_bytes{data} / (redis_memory_max_bytes{data} > 0)", "{{instance}}")],
-                [(None, "green"), (cfg.redis_memory_ratio, "red")],
-                "Red: RedisMemoryHigh threshold; above it allkeys-lru starts evicting soon.",
+                description="100 % is a warm cache; allkeys-lru evicts from there on.",
                 max_val=1,
             )
         )

@@ -167,10 +167,23 @@ class AlertsConfig(ConfigModel):
     redis_failover_window: PromDuration = "15m"
     """How long `RedisFailover` keeps firing after Sentinel promoted a replica (it compares the
     masters' configuration epoch with its lowest value over this window)."""
-    redis_memory_ratio: Ratio = 0.80
-    """Share of maxmemory above which `RedisMemoryHigh` warns (evictions are near)."""
-    redis_memory_for: PromDuration = "15m"
-    """How long Redis memory must stay above `redisMemoryRatio`."""
+    redis_memory_limit_ratio: Ratio = 0.80
+    """Share of the Redis container's memory limit above which `RedisMemoryNearLimit` warns, on the
+    resident memory of a data node (`used_memory_rss`). Not used memory against `maxmemory`: a full
+    `allkeys-lru` cache sits at 100 % of `maxmemory` on every node, which is its healthy state. What
+    hurts is the container's limit: past it the kernel kills Redis (on Kubernetes a failover follows),
+    and the fork of every RDB snapshot or AOF rewrite needs room above the resident memory."""
+    redis_memory_limit_for: PromDuration = "5m"
+    """How long resident memory must stay above `redisMemoryLimitRatio` (longer than a fork's peak)."""
+    redis_thrashing_hit_ratio: Ratio = 0.50
+    """Keyspace hit ratio below which `RedisCacheThrashing` warns while Redis evicts keys: evicting is
+    normal for a full cache, but evicting while most lookups miss means the working set no longer fits
+    `maxmemory`, so the cache evicts what is asked for next."""
+    redis_thrashing_for: PromDuration = "15m"
+    """How long Redis must evict with its hit ratio below `redisThrashingHitRatio`."""
+    redis_restart_window: PromDuration = "15m"
+    """How long `RedisRestarted` keeps firing after a data node restarted (an OOM kill, a crash, or a
+    deploy that changed its configuration): its uptime went back to zero within this window."""
 
     canary_error_rate_margin: Ratio = 0.02
     """`CanaryErrorRateAboveStable` fires when the canary's 5xx share exceeds stable's by more than this
@@ -238,6 +251,8 @@ class MonitoredDeployment:
     """Configured Alertmanager cluster members."""
     slos: tuple[tuple[str, SloConfig], ...] = ()
     """(service, objectives) of every service with `slo` set."""
+    redis_memory_limit_bytes: int | None = None
+    """The Redis containers' memory limit (None: no Redis memory alert)."""
 
     def __post_init__(self) -> None:
         for service, track in self.tracks:
@@ -442,6 +457,28 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             description=description,
         )
 
+    def redis_memory(limit: int | None) -> list[AlertSpec]:
+        if limit is None:
+            return []
+        return [
+            AlertSpec(
+                name="RedisMemoryNearLimit",
+                family="redis-memory",
+                severity=Severity.WARNING,
+                notify=CHAT,
+                for_=cfg.redis_memory_limit_for,
+                # The limit as a number in the rule: it comes from the deployment, not from a series.
+                expr=f"redis_memory_used_rss_bytes{{{data_node}}} / {limit}\n"
+                f"> {num(cfg.redis_memory_limit_ratio)}",
+                summary=f"Redis node {instance} is near its container's memory limit",
+                description=f"Redis {svc} at {instance} has held {percent} of its container's memory limit "
+                f"({limit // 2**20} MiB) resident for more than {cfg.redis_memory_limit_for} (warning above "
+                f"{_pct(cfg.redis_memory_limit_ratio)}): the next snapshot or AOF rewrite may get it killed.",
+            )
+        ]
+
+    hits = f"rate(redis_keyspace_hits_total{{{data_node}}}[{cfg.rate_window}])"
+    misses = f"rate(redis_keyspace_misses_total{{{data_node}}}[{cfg.rate_window}])"
     epoch_window = cfg.redis_failover_window
     members = deployment.alertmanager_replicas
     catalog = [
@@ -586,19 +623,32 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             f"last {epoch_window} (configuration epoch now {{{{ $value }}}}); find out why the old master "
             "failed.",
         ),
+        *redis_memory(deployment.redis_memory_limit_bytes),
         AlertSpec(
-            name="RedisMemoryHigh",
-            family="redis",
+            name="RedisCacheThrashing",
+            family="redis-cache",
             severity=Severity.WARNING,
             notify=CHAT,
-            for_=cfg.redis_memory_for,
-            # `> 0` drops instances without maxmemory (0 = unlimited) instead of dividing by zero.
-            expr=f"redis_memory_used_bytes{{{data_node}}} / (redis_memory_max_bytes{{{data_node}}} > 0) "
-            f"> {num(cfg.redis_memory_ratio)}",
-            summary=f"Redis {svc} uses more than {_pct(cfg.redis_memory_ratio)} of maxmemory",
-            description=f"Redis {svc} at {instance} has used {percent} of "
-            f"maxmemory for more than {cfg.redis_memory_for} (warning above {_pct(cfg.redis_memory_ratio)}); "
-            "allkeys-lru evictions follow.",
+            for_=cfg.redis_thrashing_for,
+            expr=f"{hits} / ({hits} + {misses}) < {num(cfg.redis_thrashing_hit_ratio)}\n"
+            f"and\nrate(redis_evicted_keys_total{{{data_node}}}[{cfg.rate_window}]) > 0",
+            summary=f"Redis {svc} evicts keys while most lookups miss",
+            description=f"Redis {svc} at {instance} has evicted keys with a keyspace hit ratio of {percent} "
+            f"for more than {cfg.redis_thrashing_for} (warning below {_pct(cfg.redis_thrashing_hit_ratio)}): "
+            "the working set no longer fits maxmemory.",
+        ),
+        AlertSpec(
+            name="RedisRestarted",
+            family="redis-restart",
+            severity=Severity.WARNING,
+            notify=CHAT,
+            for_="0s",
+            # Uptime only goes down when the process starts again.
+            expr=f"resets(redis_uptime_in_seconds{{{data_node}}}[{cfg.redis_restart_window}]) > 0",
+            summary=f"Redis node {instance} restarted",
+            description=f"The Redis data node {instance} of {svc} has started again within the last "
+            f"{cfg.redis_restart_window}: killed for its memory (OOM), crashed, or restarted by a "
+            "deploy that changed its configuration.",
         ),
         AlertSpec(
             name="CanaryErrorRateAboveStable",

@@ -113,6 +113,20 @@ def test_inhibited_canary_latency_warning_is_never_delivered(e2e: E2eSession, al
     assert delivered == []
 
 
+def test_redis_started_again_after_its_kill_is_reported_as_restarted(
+    e2e: E2eSession, alert_run: AlertRun
+) -> None:
+    # The exporter's uptime went back to zero: the restart a memory kill or a crash would cause.
+    fault = alert_run.outcome("RedisDown", service="redis").fault
+    assert fault.cleared_at is not None
+    restarted = [
+        d
+        for d in deliveries_of(e2e, "slack")
+        if d.alertname == "RedisRestarted" and d.status == "firing" and d.at >= fault.cleared_at
+    ]
+    assert restarted and e2e.stack.redis.address in restarted[0].text, "\n".join(alert_run.log)
+
+
 def test_no_app_alert_fires_before_any_fault(e2e: E2eSession) -> None:
     # App alerts carry a track, SLO alerts an objective.
     firing = [

@@ -40,11 +40,15 @@ SENTINEL_TARGET = {
 JAEGER_TARGET = {"job": "jaeger", "instance": "jaeger:8888", "service": "jaeger"}
 PROMETHEUS_TARGET = {"job": "prometheus", "instance": "localhost:9090", "service": "prometheus"}
 ALERTMANAGER_TARGET = {"job": "alertmanager", "instance": "alertmanager-0:9093", "service": "alertmanager"}
-DEPLOYMENT = MonitoredDeployment(tracks=(("api", "stable"), ("api", "canary")), alertmanager_replicas=3)
-"""What the scenarios assume runs: the api service with both tracks, three Alertmanagers."""
+DEPLOYMENT = MonitoredDeployment(
+    tracks=(("api", "stable"), ("api", "canary")),
+    alertmanager_replicas=3,
+    redis_memory_limit_bytes=768 * 2**20,
+)
+"""What the scenarios assume runs: the api service with both tracks, three Alertmanagers, Redis in a
+768 MiB container (the default for 512mb of maxmemory)."""
 ALWAYS_FIRING = frozenset({"Watchdog"})
 """Alerts without a quiet side."""
-MAXMEMORY = 512 * 1024 * 1024
 # Requests per minute of a busy track: 10 req/s, far above any minimum request rate.
 BUSY = 600.0
 
@@ -350,13 +354,29 @@ def _cluster_members(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
     return Scenario(series, ALERTMANAGER_TARGET, 0, members)
 
 
-def _redis_memory(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
-    ratio = past(cfg.redis_memory_ratio, True, side)
+def _redis_memory_near_limit(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    assert DEPLOYMENT.redis_memory_limit_bytes is not None
+    ratio = past(cfg.redis_memory_limit_ratio, True, side)
+    rss = DEPLOYMENT.redis_memory_limit_bytes * ratio
+    return Scenario(
+        [(selector("redis_memory_used_rss_bytes", REDIS_TARGET), gauge(rss, minutes))], REDIS_TARGET, 0, ratio
+    )
+
+
+def _redis_thrashing(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    hit_ratio = past(cfg.redis_thrashing_hit_ratio, False, side)
     series = [
-        (selector("redis_memory_max_bytes", REDIS_TARGET), gauge(MAXMEMORY, minutes)),
-        (selector("redis_memory_used_bytes", REDIS_TARGET), gauge(MAXMEMORY * ratio, minutes)),
+        (selector("redis_keyspace_hits_total", REDIS_TARGET), counter(1000 * hit_ratio, minutes)),
+        (selector("redis_keyspace_misses_total", REDIS_TARGET), counter(1000 * (1 - hit_ratio), minutes)),
+        (selector("redis_evicted_keys_total", REDIS_TARGET), counter(50, minutes)),
     ]
-    return Scenario(series, REDIS_TARGET, 0, ratio)
+    return Scenario(series, REDIS_TARGET, 1, hit_ratio)
+
+
+def _redis_restarted(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    # Up for an hour before the test begins, then (firing) started again at minute 2.
+    uptime = "3600+60x1 0+60x" + str(minutes - 2) if side == "firing" else f"3600+60x{minutes}"
+    return Scenario([(selector("redis_uptime_in_seconds", REDIS_TARGET), uptime)], REDIS_TARGET, 2, 1)
 
 
 STABLE_ERROR_RATIO = 0.01
@@ -424,7 +444,9 @@ def scenarios(cfg: AlertsConfig) -> dict[str, Callable[[AlertsConfig, Side, int]
         "RedisNoMaster": _no_master,
         "RedisMultipleMasters": _multiple_masters,
         "RedisFailover": _failover,
-        "RedisMemoryHigh": _redis_memory,
+        "RedisMemoryNearLimit": _redis_memory_near_limit,
+        "RedisCacheThrashing": _redis_thrashing,
+        "RedisRestarted": _redis_restarted,
         "CanaryErrorRateAboveStable": _canary_errors,
         "CanaryLatencyAboveStable": _canary_latency,
         "Watchdog": _watchdog,

@@ -73,7 +73,6 @@ DISTINCT_CATALOG = AlertsConfig(
     quality_critical=0.71,
     dashboard_cache_hit_target=0.29,
     cache_hit_rate_low=0.17,
-    redis_memory_ratio=0.87,
 )
 """A catalog whose every dashboard line differs from the defaults and from each other."""
 

@@ -342,6 +342,9 @@ def test_recording_rule_names_do_not_change_with_the_rate_window() -> None:
     assert names == [name for name, _ in RECORDING_RULES]
 
 
+REDIS_NODE_0 = {**REDIS_TARGET, "instance": "redis-0.redis-headless:6379"}
+
+
 def _redis_nodes(up: list[int], roles: list[str | None], minutes: int) -> list[tuple[str, str]]:
     """Data nodes with these `redis_up`; a node with a role reports `redis_instance_info` (one that is
     down reports none, as redis_exporter does)."""
@@ -375,3 +378,28 @@ def test_replicas_that_answer_without_a_master_raise_no_master_while_the_old_mas
     scenario = Scenario(series, {"service": "redis"}, 0, 2)
     checks = [(spec.name, minutes - 1, [expected_alert(spec, scenario)])]
     run_rule_tests(rules_dir, [rule_test_group("master-down", scenario, checks)], "master-down")
+
+
+def test_a_warm_lru_cache_at_maxmemory_raises_no_redis_alert(rules_dir: Path) -> None:
+    # A healthy allkeys-lru cache: used = maxmemory, evicting, 90 % of lookups hit, resident at 70 % of
+    # the container's limit, up for days. Every Redis alert must stay silent (RedisMemoryHigh fired here).
+    assert DEPLOYMENT.redis_memory_limit_bytes is not None
+    minutes = 30
+    maxmemory = 512 * 2**20
+    series = [
+        *_redis_nodes([1], ["master"], minutes),
+        (selector("redis_memory_max_bytes", REDIS_NODE_0), gauge(maxmemory, minutes)),
+        (selector("redis_memory_used_bytes", REDIS_NODE_0), gauge(maxmemory, minutes)),
+        (
+            selector("redis_memory_used_rss_bytes", REDIS_NODE_0),
+            gauge(0.7 * DEPLOYMENT.redis_memory_limit_bytes, minutes),
+        ),
+        (selector("redis_keyspace_hits_total", REDIS_NODE_0), counter(900, minutes)),
+        (selector("redis_keyspace_misses_total", REDIS_NODE_0), counter(100, minutes)),
+        (selector("redis_evicted_keys_total", REDIS_NODE_0), counter(50, minutes)),
+        (selector("redis_uptime_in_seconds", REDIS_NODE_0), f"86400+60x{minutes}"),
+    ]
+    redis_alerts = [name for name in NAMES if name.startswith("Redis")]
+    checks = [(name, minutes, []) for name in redis_alerts]
+    scenario = Scenario(series, REDIS_NODE_0, 0, 0)
+    run_rule_tests(rules_dir, [rule_test_group("warm-cache", scenario, checks)], "warm-cache")
