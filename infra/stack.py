@@ -14,6 +14,7 @@ from components.network.component import NetworkIsolation, NetworkIsolationArgs
 from components.platform.base import Platform
 from components.platform.images import IMAGES
 from components.platform.kubernetes import KubernetesPlatform
+from components.platform.telemetry import STACK_LABEL
 from components.prometheus.component import Prometheus, PrometheusArgs
 from components.prometheus.config import PORT as PROMETHEUS_PORT
 from components.prometheus.config import (
@@ -98,6 +99,8 @@ def _scrape_targets(
     alertmanagers: list[str],
     redis: Redis,
 ) -> PrometheusSettings:
+    # Every alert says which stack it comes from (notifications name it).
+    labels = {STACK_LABEL: pulumi.get_stack()}
     # Each Redis process on its own, through the exporter, on both platforms.
     nodes = RedisTargets(exporter=redis.exporter, data_nodes=redis.data_nodes, sentinels=redis.sentinels)
     if isinstance(platform, KubernetesPlatform):
@@ -107,6 +110,7 @@ def _scrape_targets(
             redis=nodes,
             scrape_interval=config.prometheus.scrape_interval,
             evaluation_interval=config.prometheus.evaluation_interval,
+            external_labels=labels,
         )
     apps = tuple(
         AppTarget(name, track, f"{host}:{service.port}", service.metrics_path)
@@ -120,6 +124,7 @@ def _scrape_targets(
         redis=nodes,
         scrape_interval=config.prometheus.scrape_interval,
         evaluation_interval=config.prometheus.evaluation_interval,
+        external_labels=labels,
     )
 
 

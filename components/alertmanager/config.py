@@ -100,6 +100,29 @@ def default_receiver(cfg: NotificationsConfig) -> str:
     return str(channels[0]) if channels else NULL_RECEIVER
 
 
+GROUP_TITLE = (
+    "{{ .GroupLabels.alertname }}{{ with .CommonLabels.stack }} in {{ . }}{{ end }}"
+    "{{ with .GroupLabels.service }}: {{ . }}{{ with $.GroupLabels.track }} ({{ . }}){{ end }}{{ end }}"
+)
+"""What a notification is about, e.g. `ErrorRateCritical in production: api (stable)`: from the
+group's labels, which every alert of the group has, never from common annotations, which are empty
+as soon as two alerts of a group differ (two Redis nodes down)."""
+
+SLACK_TITLE = "[{{ .Status | toUpper }}] " + GROUP_TITLE + " ({{ .CommonLabels.severity }})"
+"""The Slack message's title: status, group title, severity."""
+
+EMAIL_SUBJECT = (
+    '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] ' + GROUP_TITLE
+)
+"""The email subject: Alertmanager's default status prefix, then the group title."""
+
+PAGERDUTY_SUMMARY = (
+    GROUP_TITLE + ": {{ (index .Alerts 0).Annotations.summary }}"
+    "{{ if gt (len .Alerts) 1 }} (1 of {{ len .Alerts }} alerts){{ end }}"
+)
+"""The PagerDuty incident's summary: the group title and its first alert's summary."""
+
+
 def _channel_matcher(channel: Channel) -> str:
     # Alertmanager anchors regex matchers; this matches the channel as one
     # whole item of the comma-separated list (so "email" never matches "emails").
@@ -131,12 +154,9 @@ def _receiver(channel: Channel, cfg: NotificationsConfig, secrets_dir: str) -> d
                     "channel": cfg.slack.channel,
                     "username": cfg.slack.username,
                     "send_resolved": cfg.slack.send_resolved,
-                    "title": (
-                        "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} "
-                        "({{ .CommonLabels.severity }})"
-                    ),
-                    # The title names only the alert; each alert's summary says which service
-                    # and track, the line a person reads first.
+                    "title": SLACK_TITLE,
+                    # The title says what and where; each alert's summary then says which
+                    # service and track, the line a person reads first.
                     "text": (
                         "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
                         "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
@@ -147,6 +167,7 @@ def _receiver(channel: Channel, cfg: NotificationsConfig, secrets_dir: str) -> d
     if channel is Channel.EMAIL:
         assert cfg.email is not None
         email: dict[str, Any] = {
+            "headers": {"Subject": EMAIL_SUBJECT},
             "to": ", ".join(cfg.email.to),
             "from": cfg.email.from_address,
             "smarthost": cfg.email.smarthost,
@@ -161,7 +182,7 @@ def _receiver(channel: Channel, cfg: NotificationsConfig, secrets_dir: str) -> d
     pagerduty: dict[str, Any] = {
         "routing_key_file": secret(PAGERDUTY_ROUTING_KEY_FILE),
         "severity": _pagerduty_severity(cfg.pagerduty),
-        "description": "{{ .CommonLabels.alertname }}: {{ .CommonAnnotations.summary }}",
+        "description": PAGERDUTY_SUMMARY,
         "send_resolved": cfg.pagerduty.send_resolved,
     }
     if cfg.pagerduty.url != PAGERDUTY_EVENTS_URL:

@@ -23,6 +23,8 @@ warning to those of ``CHAT``, anything else to the first configured channel,
 so that no alert is dropped silently. The ``Watchdog`` alert (always firing)
 has its own receiver: it is the heartbeat of a dead man's switch.
 
+Every alert also carries ``stack`` (Prometheus' external label, the Pulumi
+stack's name), so that a notification says which environment it is about.
 Every app alert also carries ``service`` and ``track`` (from scraping, kept by
 the ``by (service, track)`` aggregations); Redis alerts carry ``service``,
 ``instance`` (the Redis node, ``host:port``) and ``redis_kind`` (a data node or
@@ -48,6 +50,9 @@ class Channel(StrEnum):
     EMAIL = "email"
     PAGERDUTY = "pagerduty"
 
+
+STACK_LABEL = "stack"
+"""Prometheus' external label on every alert: the Pulumi stack (environment) it comes from."""
 
 NOTIFY_LABEL = "notify"
 """Label on every alert listing its channels, e.g. 'slack,email,pagerduty'."""

@@ -99,11 +99,11 @@ def slack_delivery(payload: Any) -> Delivery:
 
 
 def pagerduty_delivery(payload: Any) -> Delivery:
-    """A PagerDuty Events API v2 event: `payload.summary` is "<alertname>: <summary>"."""
+    """A PagerDuty Events API v2 event: `payload.summary` is "<alertname> in <stack>: ...: <summary>"."""
     try:
         status = {"trigger": "firing", "resolve": "resolved"}[payload["event_action"]]
         summary = payload["payload"]["summary"]
-        alertname = summary.split(":", 1)[0]
+        alertname = summary.split(" ", 1)[0]
         details = json.dumps(payload["payload"].get("custom_details"), ensure_ascii=False)
     except (KeyError, TypeError, AttributeError):
         return _unreadable("pagerduty", payload)

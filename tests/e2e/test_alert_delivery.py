@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import AlertRun, E2eSession, deliveries_of
+from .conftest import STACK, AlertRun, E2eSession, deliveries_of
 from .scenarios import CHANNELS, describe
 
 pytestmark = pytest.mark.e2e
@@ -66,6 +66,23 @@ def test_channels_an_alert_does_not_name_never_get_it(
         if expected.matches(d) and d.channel not in expected.channels
     ]
     assert strays == []
+
+
+@pytest.mark.parametrize(("alertname", "labels"), ALERTS, ids=IDS)
+def test_notifications_name_the_alert_the_stack_and_the_service(
+    e2e: E2eSession, alert_run: AlertRun, alertname: str, labels: dict[str, str]
+) -> None:
+    # Slack's title, the email's subject and PagerDuty's summary, from the group's labels and the
+    # `stack` external label: "ErrorRateCritical in staging: api (stable)".
+    outcome = alert_run.outcome(alertname, **labels)
+    where = f"{alertname} in {STACK}: {outcome.expected.labels['service']}"
+    headline = {
+        "slack": lambda d: d.payload["attachments"][0]["title"],
+        "email": lambda d: d.payload["subject"],
+        "pagerduty": lambda d: d.payload["payload"]["summary"],
+    }
+    for channel, delivery in outcome.fired.items():
+        assert where in headline[channel](delivery), f"{channel}: {headline[channel](delivery)}"
 
 
 @pytest.mark.parametrize(("alertname", "labels"), ALERTS, ids=IDS)

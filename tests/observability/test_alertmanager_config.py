@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -9,8 +10,11 @@ from pydantic import ValidationError
 
 from components.alertmanager.config import (
     DEAD_MANS_SWITCH_URL_FILE,
+    EMAIL_SUBJECT,
     NULL_RECEIVER,
     PAGERDUTY_ROUTING_KEY_FILE,
+    PAGERDUTY_SUMMARY,
+    SLACK_TITLE,
     SLACK_WEBHOOK_FILE,
     SMTP_PASSWORD_FILE,
     WATCHDOG_RECEIVER,
@@ -315,3 +319,53 @@ def test_slack_message_carries_each_alerts_summary_description_and_runbook() -> 
     assert text.startswith("{{ range .Alerts }}") and text.endswith("{{ end }}")
     for annotation in ("summary", "description", "runbook_url"):
         assert f"{{{{ .Annotations.{annotation} }}}}" in text
+
+
+def render_template(tmp_path: Path, template: str, alerts: list[dict[str, Any]], group: list[str]) -> str:
+    """`template` rendered by the pinned amtool for one notification of these (firing) alerts."""
+    common = dict(set.intersection(*(set(a["labels"].items()) for a in alerts)))
+    data = {
+        "receiver": "pagerduty",
+        "status": "firing",
+        "alerts": [{"status": "firing", **a} for a in alerts],
+        "groupLabels": {k: common[k] for k in group if k in common},
+        "commonLabels": common,
+        "commonAnnotations": dict(set.intersection(*(set(a["annotations"].items()) for a in alerts))),
+        "externalURL": "http://alertmanager:9093",
+    }
+    (tmp_path / "none.tmpl").write_text("")
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    result = run_tool(
+        "amtool", "template", "render", f"--template.glob={tmp_path / 'none.tmpl'}",
+        f"--template.data={tmp_path / 'data.json'}", f"--template.text={template}",
+    )  # fmt: skip
+    assert_ok(result)
+    return result.stdout.strip()
+
+
+def redis_down(instance: str) -> dict[str, Any]:
+    labels = {"alertname": "RedisDown", "service": "redis", "instance": instance, "severity": "critical",
+              "stack": "production"}  # fmt: skip
+    return {"labels": labels, "annotations": {"summary": f"Redis node {instance} is down"}}
+
+
+GROUP_BY = ["alertname", "service", "track"]
+
+
+def test_pagerduty_summary_of_a_mixed_group_names_stack_alert_and_its_first_alert(tmp_path: Path) -> None:
+    # Two nodes down: their summaries differ, so common annotations hold none (it read "RedisDown: ").
+    alerts = [redis_down("redis-0:6379"), redis_down("redis-1:6379")]
+    summary = render_template(tmp_path, PAGERDUTY_SUMMARY, alerts, GROUP_BY)
+    assert summary == "RedisDown in production: redis: Redis node redis-0:6379 is down (1 of 2 alerts)"
+
+
+def test_slack_title_and_email_subject_name_the_stack_service_and_track(tmp_path: Path) -> None:
+    labels = {"alertname": "ErrorRateCritical", "service": "api", "track": "stable", "severity": "critical",
+              "stack": "staging"}  # fmt: skip
+    alerts = [{"labels": labels, "annotations": {"summary": "5xx error rate of api (stable) is above 5%"}}]
+    assert render_template(tmp_path, SLACK_TITLE, alerts, GROUP_BY) == (
+        "[FIRING] ErrorRateCritical in staging: api (stable) (critical)"
+    )
+    assert render_template(tmp_path, EMAIL_SUBJECT, alerts, GROUP_BY) == (
+        "[FIRING:1] ErrorRateCritical in staging: api (stable)"
+    )

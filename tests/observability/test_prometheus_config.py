@@ -287,3 +287,9 @@ def test_stack_scrape_and_evaluation_intervals_are_the_global_intervals(stack: s
 def test_stack_intervals_default_to_15s(stack: str, request: pytest.FixtureRequest) -> None:
     config = yaml.safe_load(config_files(request.getfixturevalue(stack))["prometheus/prometheus.yml"])
     assert (config["global"]["scrape_interval"], config["global"]["evaluation_interval"]) == ("15s", "15s")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "production"])
+def test_every_alert_is_labelled_with_its_stack(stack: str, request: pytest.FixtureRequest) -> None:
+    config = yaml.safe_load(config_files(request.getfixturevalue(stack))["prometheus/prometheus.yml"])
+    assert config["global"]["external_labels"] == {"stack": stack}
