@@ -53,7 +53,7 @@ def dashboard_thresholds(alerts: AlertsConfig) -> Thresholds:
 
 def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
     """What the alert rules must know of the stack: the tracks that run, the Alertmanager members, the
-    services' objectives and the Redis containers' memory limit.
+    services' objectives, and the Redis containers' memory limit, volume and write quorum.
 
     The tracks are those with containers (stable, a canary with replicas), never
     their weights: a weight change must touch only the router, and a changed
@@ -66,6 +66,10 @@ def monitored_deployment(config: StackConfig) -> MonitoredDeployment:
         alertmanager_replicas=config.alertmanager.replicas,
         slos=service_slos(config),
         redis_memory_limit_bytes=memory_bytes(config.redis.container_resources.memory_limit),
+        redis_volume_bytes=memory_bytes(config.redis.storage_size),
+        redis_min_replicas_to_write=(
+            config.redis.sentinel.min_replicas_to_write if config.redis.mode == "sentinel" else 0
+        ),
     )
 
 

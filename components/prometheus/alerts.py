@@ -167,6 +167,23 @@ class AlertsConfig(ConfigModel):
     redis_failover_window: PromDuration = "15m"
     """How long `RedisFailover` keeps firing after Sentinel promoted a replica (it compares the
     masters' configuration epoch with its lowest value over this window)."""
+    redis_persistence_for: PromDuration = "1m"
+    """How long a data node's last AOF write (`RedisAofWriteFailing`) or RDB snapshot
+    (`RedisRdbSnapshotFailing`) may have failed before paging. Redis then refuses every write with
+    `MISCONF` (AOF errors always, RDB errors by `stop-writes-on-bgsave-error yes`) while reads still
+    work: a full disk shows up nowhere else."""
+    redis_replication_for: PromDuration = "1m"
+    """How long a replica may have lost its master (`RedisReplicaLinkDown`, warning) or a master may
+    have fewer replicas than `redis.sentinel.minReplicasToWrite` (`RedisMasterWithoutReplicas`, which
+    pages: the master refuses every write with `NOREPLICAS`)."""
+    redis_aof_volume_ratio: Ratio = 0.30
+    """Share of the Redis volume (`redis.storageSize`) the append-only file may take before
+    `RedisVolumeFilling` warns. An AOF rewrite writes a new base file beside the old one, and an RDB
+    snapshot a third copy of the data: at 30 % in the AOF, the next rewrite during a snapshot needs
+    about 90 % of the volume. (Redis reports its files' sizes, not the disk's: no volume metrics are
+    scraped.)"""
+    redis_volume_for: PromDuration = "5m"
+    """How long the AOF must stay above `redisAofVolumeRatio` of the volume."""
     redis_memory_limit_ratio: Ratio = 0.80
     """Share of the Redis container's memory limit above which `RedisMemoryNearLimit` warns, on the
     resident memory of a data node (`used_memory_rss`). Not used memory against `maxmemory`: a full
@@ -253,6 +270,10 @@ class MonitoredDeployment:
     """(service, objectives) of every service with `slo` set."""
     redis_memory_limit_bytes: int | None = None
     """The Redis containers' memory limit (None: no Redis memory alert)."""
+    redis_volume_bytes: int | None = None
+    """The size of each Redis data node's volume (None: no volume alert)."""
+    redis_min_replicas_to_write: int = 0
+    """Replicas a Redis master needs to accept writes (`min-replicas-to-write`; 0: no such alert)."""
 
     def __post_init__(self) -> None:
         for service, track in self.tracks:
@@ -477,6 +498,59 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             )
         ]
 
+    def persistence(name: str, metric: str, what: str) -> AlertSpec:
+        return AlertSpec(
+            name=name,
+            family="redis-persistence",
+            severity=Severity.CRITICAL,
+            notify=PAGE,
+            for_=cfg.redis_persistence_for,
+            expr=f"{metric}{{{data_node}}} == 0",
+            summary=f"Redis node {instance} cannot write {what}",
+            description=f"Writing {what} has failed on the Redis data node {instance} of {svc} for more than "
+            f"{cfg.redis_persistence_for}: Redis refuses every write (MISCONF) until it succeeds again. "
+            "Usually a full or read-only volume.",
+        )
+
+    def redis_volume(volume: int | None) -> list[AlertSpec]:
+        if volume is None:
+            return []
+        ratio = cfg.redis_aof_volume_ratio
+        return [
+            AlertSpec(
+                name="RedisVolumeFilling",
+                family="redis-disk",
+                severity=Severity.WARNING,
+                notify=CHAT,
+                for_=cfg.redis_volume_for,
+                expr=f"redis_aof_current_size_bytes{{{data_node}}} / {volume}\n> {num(ratio)}",
+                summary=f"The append-only file of Redis node {instance} fills its volume",
+                description=f"The AOF of {svc} at {instance} has taken {percent} of its "
+                f"{volume // 2**20} MiB volume for more than {cfg.redis_volume_for} (warning above "
+                f"{_pct(ratio)}): the next AOF rewrite or RDB snapshot may fill the disk, and then every "
+                "write fails.",
+            )
+        ]
+
+    def too_few_replicas(needed: int) -> list[AlertSpec]:
+        if needed < 1:
+            return []
+        return [
+            AlertSpec(
+                name="RedisMasterWithoutReplicas",
+                family="redis-replication",
+                severity=Severity.CRITICAL,
+                notify=PAGE,
+                for_=cfg.redis_replication_for,
+                expr=f"redis_connected_slaves{{{data_node}}} < {needed}\n"
+                f'and on (service, instance) redis_instance_info{{{data_node},role="master"}}',
+                summary=f"Redis master {instance} has fewer than {needed} replicas",
+                description=f"The Redis master {instance} of {svc} has had {{{{ $value }}}} connected "
+                f"replicas for more than {cfg.redis_replication_for}, fewer than min-replicas-to-write "
+                f"({needed}): it refuses every write (NOREPLICAS).",
+            )
+        ]
+
     hits = f"rate(redis_keyspace_hits_total{{{data_node}}}[{cfg.rate_window}])"
     misses = f"rate(redis_keyspace_misses_total{{{data_node}}}[{cfg.rate_window}])"
     epoch_window = cfg.redis_failover_window
@@ -624,6 +698,22 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             "failed.",
         ),
         *redis_memory(deployment.redis_memory_limit_bytes),
+        persistence("RedisAofWriteFailing", "redis_aof_last_write_status", "the append-only file"),
+        persistence("RedisRdbSnapshotFailing", "redis_rdb_last_bgsave_status", "the last RDB snapshot"),
+        *redis_volume(deployment.redis_volume_bytes),
+        AlertSpec(
+            name="RedisReplicaLinkDown",
+            family="redis-replication",
+            severity=Severity.WARNING,
+            notify=CHAT,
+            for_=cfg.redis_replication_for,
+            # Only replicas report the link to their master.
+            expr=f"redis_master_link_up{{{data_node}}} == 0",
+            summary=f"Redis replica {instance} has lost its master",
+            description=f"The Redis replica {instance} of {svc} has not been connected to its master for "
+            f"more than {cfg.redis_replication_for}: it serves stale data and counts for no write.",
+        ),
+        *too_few_replicas(deployment.redis_min_replicas_to_write),
         AlertSpec(
             name="RedisCacheThrashing",
             family="redis-cache",

@@ -44,6 +44,10 @@ RedisSize = Annotated[str, AfterValidator(_redis_size)]
 MIB = 1024**2
 
 
+STORAGE_PER_MAXMEMORY = 3.5
+"""Volume size per byte of `maxmemory` that persistence needs (3.2 measured, and a margin)."""
+
+
 class SentinelConfig(ConfigModel):
     """Redis Sentinel: watches the data nodes and promotes a replica when the master fails."""
 
@@ -92,7 +96,10 @@ class RedisConfig(ConfigModel):
     rdb_snapshots: bool = True
     """Also write RDB snapshots (900s/1, 300s/10, 60s/10000 changes) for fast restarts and backups."""
     storage_size: MemoryQuantity = "2Gi"
-    """Size of the data volume (PVC on Kubernetes)."""
+    """Size of the data volume (PVC on Kubernetes). With persistence on it must hold at least
+    `STORAGE_PER_MAXMEMORY` (3.5) x `maxmemory`: on disk Redis peaked at 3.2 x `maxmemory`, with the
+    AOF's base and increment, the new base an AOF rewrite writes beside them, and an RDB snapshot.
+    The default is 4 x the default `maxmemory`."""
     resources: Resources | None = None
     """Container resources. Unset: derived from `maxmemory` (memory request 1.25 x, limit 1.5 x,
     CPU 100m..1), because Redis needs room above `maxmemory` for client buffers, replication
@@ -129,6 +136,20 @@ class RedisConfig(ConfigModel):
             raise ValueError(
                 f"resources.memoryLimit: {self.resources.memory_limit} must be larger than "
                 f"maxmemory ({self.maxmemory}), or the container is killed before Redis evicts"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _volume_holds_the_files(self) -> "RedisConfig":
+        if not (self.appendonly or self.rdb_snapshots):
+            return self
+        needed = STORAGE_PER_MAXMEMORY * redis_size_bytes(self.maxmemory)
+        if memory_bytes(self.storage_size) < needed:
+            raise ValueError(
+                f"storageSize: {self.storage_size} cannot hold the files of {self.maxmemory} of data: with "
+                f"persistence on it needs at least {STORAGE_PER_MAXMEMORY} x maxmemory "
+                f"({math.ceil(needed / MIB)}Mi: AOF base and increment, a rewrite's new base, an RDB "
+                "snapshot)"
             )
         return self
 

@@ -1,10 +1,12 @@
 """Prometheus scrapes the e2e run's processes with the generated config: labels as generated, all up."""
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
 
+from tests.observability.promql import metric_names
 from tests.servers.harness import get_json
 
 from .conftest import E2eSession
@@ -54,3 +56,25 @@ def test_every_target_with_a_process_here_is_up(e2e: E2eSession) -> None:
         if t["health"] != "up" and t["labels"]["job"] not in NOT_RUNNING_HERE
     ]
     assert down == []
+
+
+ONLY_ELSEWHERE = {
+    "redis_master_link_up": "reported by replicas only: the run's Redis is a standalone master",
+}
+"""Redis series the rules read that a standalone node does not have, and why."""
+
+
+def test_the_redis_series_the_rules_read_are_the_exporters_own_names(e2e: E2eSession) -> None:
+    # A misspelt metric would leave its alert silent for ever: each name must exist for the data node.
+    rules = yaml.safe_load(e2e.files["prometheus/perfstack-rules.yml"])["groups"]
+    read = {
+        name
+        for group in rules
+        for rule in group["rules"]
+        for name in metric_names(rule["expr"])
+        if name.startswith("redis_") and not name.startswith("redis_sentinel_")
+    }
+    query = '{__name__=~"redis_.+",redis_kind="data"}'
+    result = get_json(f"{e2e.stack.prometheus_url}/api/v1/series?match[]={quote(query)}")["data"]
+    exported = {series["__name__"] for series in result}
+    assert read - exported == set(ONLY_ELSEWHERE)

@@ -279,6 +279,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "less than or equal to 1",
     ),
     (
+        "Redis volume too small for its maxmemory's files",
+        {"redis.maxmemory": "1gb"},
+        "perfstack:redis.storageSize",
+        "2Gi cannot hold the files of 1gb of data: with persistence on it needs at least 3.5 x maxmemory",
+    ),
+    (
         "PagerDuty URL not http(s)",
         {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
         "perfstack:notifications.pagerduty.url",

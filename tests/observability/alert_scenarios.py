@@ -44,9 +44,12 @@ DEPLOYMENT = MonitoredDeployment(
     tracks=(("api", "stable"), ("api", "canary")),
     alertmanager_replicas=3,
     redis_memory_limit_bytes=768 * 2**20,
+    redis_volume_bytes=2 * 2**30,
+    redis_min_replicas_to_write=1,
 )
 """What the scenarios assume runs: the api service with both tracks, three Alertmanagers, Redis in a
-768 MiB container (the default for 512mb of maxmemory)."""
+768 MiB container (the default for 512mb of maxmemory) with a 2 GiB volume, whose master needs one
+replica to accept writes (production's Sentinel set)."""
 ALWAYS_FIRING = frozenset({"Watchdog"})
 """Alerts without a quiet side."""
 # Requests per minute of a busy track: 10 req/s, far above any minimum request rate.
@@ -363,6 +366,34 @@ def _redis_memory_near_limit(cfg: AlertsConfig, side: Side, minutes: int) -> Sce
     )
 
 
+def _status(metric: str) -> Callable[[AlertsConfig, Side, int], Scenario]:
+    """A Redis status gauge: 0 (failed) on the firing side, 1 (ok) on the quiet side."""
+
+    def build(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+        value = 0 if side == "firing" else 1
+        return Scenario([(selector(metric, REDIS_TARGET), gauge(value, minutes))], REDIS_TARGET, 0, value)
+
+    return build
+
+
+def _redis_volume_filling(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    assert DEPLOYMENT.redis_volume_bytes is not None
+    ratio = past(cfg.redis_aof_volume_ratio, True, side)
+    size = DEPLOYMENT.redis_volume_bytes * ratio
+    series = [(selector("redis_aof_current_size_bytes", REDIS_TARGET), gauge(size, minutes))]
+    return Scenario(series, REDIS_TARGET, 0, ratio)
+
+
+def _master_without_replicas(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    needed = DEPLOYMENT.redis_min_replicas_to_write
+    connected = needed - 1 if side == "firing" else needed
+    series = [
+        (selector("redis_connected_slaves", REDIS_TARGET), gauge(connected, minutes)),
+        (selector("redis_instance_info", {**REDIS_TARGET, "role": "master"}), gauge(1, minutes)),
+    ]
+    return Scenario(series, REDIS_TARGET, 0, connected)
+
+
 def _redis_thrashing(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
     hit_ratio = past(cfg.redis_thrashing_hit_ratio, False, side)
     series = [
@@ -446,6 +477,11 @@ def scenarios(cfg: AlertsConfig) -> dict[str, Callable[[AlertsConfig, Side, int]
         "RedisFailover": _failover,
         "RedisMemoryNearLimit": _redis_memory_near_limit,
         "RedisCacheThrashing": _redis_thrashing,
+        "RedisAofWriteFailing": _status("redis_aof_last_write_status"),
+        "RedisRdbSnapshotFailing": _status("redis_rdb_last_bgsave_status"),
+        "RedisVolumeFilling": _redis_volume_filling,
+        "RedisReplicaLinkDown": _status("redis_master_link_up"),
+        "RedisMasterWithoutReplicas": _master_without_replicas,
         "RedisRestarted": _redis_restarted,
         "CanaryErrorRateAboveStable": _canary_errors,
         "CanaryLatencyAboveStable": _canary_latency,

@@ -40,6 +40,8 @@ METRICS_CONTRACT = frozenset(
         "redis_aof_last_write_status",
         "redis_rdb_last_bgsave_status",
         "redis_connected_slaves",
+        "redis_master_link_up",
+        "redis_aof_current_size_bytes",
     }
 )
 """Every metric name the rules and dashboards may read, besides recording-rule outputs."""

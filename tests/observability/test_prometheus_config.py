@@ -25,6 +25,7 @@ from components.prometheus.config import (
 from components.prometheus.rules import RULES_FILE_NAME, render_rules
 from infra.render import config_files
 from tests.conftest import run_stack
+from tests.servers.harness import workload_args
 
 from .tools import assert_ok, run_tool
 
@@ -293,3 +294,12 @@ def test_stack_intervals_default_to_15s(stack: str, request: pytest.FixtureReque
 def test_every_alert_is_labelled_with_its_stack(stack: str, request: pytest.FixtureRequest) -> None:
     config = yaml.safe_load(config_files(request.getfixturevalue(stack))["prometheus/prometheus.yml"])
     assert config["global"]["external_labels"] == {"stack": stack}
+
+
+@pytest.mark.parametrize(("stack", "size"), [("staging", "8192MB"), ("production", "40960MB")])
+def test_prometheus_deletes_old_blocks_before_its_volume_fills(
+    stack: str, size: str, request: pytest.FixtureRequest
+) -> None:
+    # 80 % of the volume (staging 10Gi, production 50Gi): the WAL and compaction need the rest.
+    args = workload_args(request.getfixturevalue(stack), "prometheus")
+    assert f"--storage.tsdb.retention.size={size}" in args

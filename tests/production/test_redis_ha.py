@@ -99,7 +99,7 @@ def test_staging_keeps_a_single_node(staging: ProgramRun) -> None:
 
 
 def test_redis_memory_follows_maxmemory_when_resources_are_not_set() -> None:
-    run = run_stack("production", overrides={"redis.maxmemory": "2gb"})
+    run = run_stack("production", overrides={"redis.maxmemory": "2gb", "redis.storageSize": "8Gi"})
     (container,) = run.get("kubernetes:apps/v1:StatefulSet", "redis").inputs["spec"]["template"]["spec"][
         "containers"
     ]
