@@ -250,6 +250,20 @@ ROUTES = [
 ]
 
 
+async def cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel `task` until it has ended.
+
+    One cancel is not always enough: on Python 3.11 a cancellation that lands as a Redis command's
+    `asyncio.timeout` expires comes out as TimeoutError, which the fault refresher takes for Redis
+    being down and carries on, and the app's shutdown then waited for it for ever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter | None = None) -> Starlette:
     """The app for `settings` (from the process env by default).
 
@@ -318,9 +332,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            await cancel_until_done(refresher)
             await runtime.redis.aclose()
             tracing.shutdown()
 

@@ -1,5 +1,6 @@
 """Fault injection: each fault's effect, validation, and per-track sharing through Redis."""
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from demo.perfstack_demo.app import cancel_until_done
 from tests.demo.helpers import (
     FAST,
     RedisServer,
@@ -193,3 +195,26 @@ def test_an_instance_keeps_the_last_faults_it_knew_while_redis_is_down(tmp_path:
     finally:
         if server.process.poll() is None:
             server.stop()
+
+
+def test_shutdown_stops_a_refresher_that_swallowed_one_cancellation() -> None:
+    # As a cancellation that coincides with a Redis command's timeout does on Python 3.11: the
+    # refresher sees a TimeoutError, takes Redis for down and carries on. One cancel hung the shutdown.
+    swallowed = []
+
+    async def refresher() -> None:
+        while True:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed.append(True)
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(refresher())
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(cancel_until_done(task), timeout=5)
+        return task.done()
+
+    assert asyncio.run(scenario()) and swallowed
