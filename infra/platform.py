@@ -6,6 +6,11 @@ from components.platform.base import Platform
 from components.platform.kubernetes import KubernetesPlatform, KubernetesPlatformArgs
 from infra.config import StackConfig
 
+ROUTER = "router"
+"""The workload whose port is the application's entry point (`docker.publishAddress`)."""
+UI_WORKLOADS = ("grafana", "prometheus", "alertmanager", "jaeger")
+"""The workloads whose ports are operators' UIs and APIs (`docker.uiAddress`)."""
+
 
 def create_platform(config: StackConfig) -> Platform:
     """The Docker or Kubernetes platform of this stack."""
@@ -20,7 +25,10 @@ def create_platform(config: StackConfig) -> Platform:
             DockerPlatformArgs(
                 stack=pulumi.get_stack(),
                 host=config.docker.host,
-                publish_address=config.docker.publish_address,
+                publish_addresses={
+                    ROUTER: config.docker.publish_address,
+                    **dict.fromkeys(UI_WORKLOADS, config.docker.ui_address),
+                },
                 subnet=config.docker.subnet,
             ),
         )

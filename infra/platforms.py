@@ -40,17 +40,18 @@ PodLabels = Annotated[dict[str, str], AfterValidator(_pod_labels)]
 
 
 class DockerPorts(ConfigModel):
-    """Host ports the staging host publishes (on `publishAddress`)."""
+    """Host ports the Docker host publishes: the router's on `publishAddress`, the others on
+    `uiAddress`; null publishes none for that workload."""
 
-    router: HostPort = 8080
+    router: HostPort | None = 8080
     """The nginx traffic router: the application's entry point."""
-    grafana: HostPort = 3000
+    grafana: HostPort | None = 3000
     """Grafana's web UI."""
-    prometheus: HostPort = 9090
+    prometheus: HostPort | None = 9090
     """Prometheus' web UI and API."""
-    alertmanager: HostPort = 9093
+    alertmanager: HostPort | None = 9093
     """Alertmanager's web UI and API."""
-    jaeger: HostPort = 16686
+    jaeger: HostPort | None = 16686
     """The Jaeger query UI."""
 
 
@@ -63,7 +64,14 @@ class DockerConfig(ConfigModel):
     Unset uses DOCKER_HOST or the local socket.
     """
     publish_address: str = "127.0.0.1"
-    """Host address the published ports bind to; the default keeps them off the network."""
+    """Host address the router's port (`ports.router`, the application's entry point) binds to; the
+    default keeps it off the network, `0.0.0.0` serves every interface. Only the router's: the UIs
+    bind to `uiAddress`."""
+    ui_address: str = "127.0.0.1"
+    """Host address the ports of Grafana, Prometheus, Alertmanager and Jaeger bind to. Keep it on
+    loopback and reach them through an SSH tunnel (`ssh -L 9090:127.0.0.1:9090 <host>`) unless a
+    proxy with authentication stands in front: Prometheus, Alertmanager and Jaeger have none of their
+    own, and Alertmanager's API creates and deletes silences. A port set to null is not published."""
     ports: DockerPorts = Field(default_factory=DockerPorts)
     """Published host ports."""
     subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET

@@ -79,11 +79,16 @@ def service_slos(config: StackConfig) -> ServiceSlos:
     return tuple((name, service.slo) for name, service in config.services.items() if service.slo is not None)
 
 
-def external_url(config: StackConfig, name: str, explicit: str | None, host_port: int, port: int) -> str:
+def external_url(
+    config: StackConfig, name: str, explicit: str | None, host_port: int | None, port: int
+) -> str:
     """Where people open workload `name` (`--web.external-url`): `explicit` when set, else on Docker
-    the published address and host port, on Kubernetes the in-cluster Service URL."""
+    the UI address and host port (the container's name on the stack's network when the port is not
+    published), on Kubernetes the in-cluster Service URL."""
     if explicit is not None:
         return explicit
     if config.platform == "docker":
-        return f"http://{config.docker.publish_address}:{host_port}"
+        return (
+            f"http://{name}:{port}" if host_port is None else f"http://{config.docker.ui_address}:{host_port}"
+        )
     return f"http://{name}.{config.kubernetes.namespace}.svc:{port}"

@@ -75,13 +75,14 @@ def load_stack(project_dir: Path, stack: str) -> StackConfig:
 
 
 def prometheus_url(config: StackConfig, given: str | None) -> str:
-    """--prometheus, else $PERFSTACK_PROMETHEUS_URL, else a Docker stack's published port."""
+    """--prometheus, else $PERFSTACK_PROMETHEUS_URL, else a local Docker stack's published port."""
     url = given or os.environ.get(PROMETHEUS_ENV)
     if url:
         return url
-    if config.platform == "docker" and config.docker.host is None:
-        address = config.docker.publish_address
-        return f"http://{'127.0.0.1' if address == '0.0.0.0' else address}:{config.docker.ports.prometheus}"
+    port = config.docker.ports.prometheus
+    if config.platform == "docker" and config.docker.host is None and port is not None:
+        address = config.docker.ui_address
+        return f"http://{'127.0.0.1' if address == '0.0.0.0' else address}:{port}"
     raise UsageError(
         f"--prometheus: give the stack's Prometheus URL (or set {PROMETHEUS_ENV}); a {config.platform} stack "
         "publishes none this machine can reach (Kubernetes: kubectl port-forward svc/prometheus 9090)"

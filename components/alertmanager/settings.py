@@ -27,7 +27,8 @@ class AlertmanagerConfig(WorkloadConfig):
     external_url: HttpUrl | None = None
     """The address people open Alertmanager at (`--web.external-url`): the links in notifications
     (silence, source) start with it. Unset: on Docker
-    `http://<docker.publishAddress>:<docker.ports.alertmanager>`, on Kubernetes the in-cluster
+    `http://<docker.uiAddress>:<docker.ports.alertmanager>` (with the port unpublished `http://alertmanager:<port>`,
+    which resolves on the stack's network), on Kubernetes the in-cluster
     Service, `http://alertmanager.<namespace>.svc:9093`, which resolves inside the cluster (from a
     laptop: `kubectl port-forward svc/alertmanager 9093` and the same path on 127.0.0.1); set the
     public address when an ingress publishes it. A path in it is only used for links: Alertmanager

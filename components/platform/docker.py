@@ -1,5 +1,6 @@
 """Runs workloads as containers on one Docker host (the staging platform)."""
 
+from collections.abc import Mapping
 from ipaddress import IPv4Address
 
 import pulumi
@@ -15,6 +16,10 @@ VOLUME_INIT_MEMORY_MB = 16
 """Memory limit of the one-shot container that hands a new volume to its workload's user."""
 
 
+LOOPBACK = "127.0.0.1"
+"""Where a published port binds unless the stack names another address for its workload."""
+
+
 class DockerPlatformArgs:
     """Where the Docker engine is and how the stack's containers are named."""
 
@@ -23,12 +28,14 @@ class DockerPlatformArgs:
         *,
         stack: str,
         host: str | None = None,
-        publish_address: str = "127.0.0.1",
+        publish_addresses: Mapping[str, str] | None = None,
         subnet: str = DEFAULT_SUBNET,
     ) -> None:
         self.stack = stack
         self.host = host
-        self.publish_address = publish_address
+        self.publish_addresses = dict(publish_addresses or {})
+        """Host address each workload's published ports bind to, by workload name; loopback for
+        any other (nothing is published on every interface unless asked for)."""
         self.subnet = subnet
 
 
@@ -236,7 +243,11 @@ class DockerPlatform(Platform):
                 )
             ],
             ports=[
-                docker.ContainerPortArgs(internal=p.port, external=p.publish, ip=self._args.publish_address)
+                docker.ContainerPortArgs(
+                    internal=p.port,
+                    external=p.publish,
+                    ip=self._args.publish_addresses.get(workload.name, LOOPBACK),
+                )
                 for p in workload.ports
                 if p.publish is not None
             ]

@@ -58,7 +58,6 @@ class Prometheus(pulumi.ComponentResource):
                     f"--storage.tsdb.path={DATA_DIR}",
                     f"--storage.tsdb.retention.time={config.retention}",
                     f"--storage.tsdb.retention.size={config.retention_size}",
-                    "--web.enable-lifecycle",
                     f"--web.external-url={args.external_url}",
                     # Serve at / whatever path the external URL has: probes and Grafana keep working.
                     "--web.route-prefix=/",

@@ -43,7 +43,8 @@ class PrometheusConfig(WorkloadConfig):
     external_url: HttpUrl | None = None
     """The address people open Prometheus at (`--web.external-url`): alerts link to their source
     graph with it ("Source" in Alertmanager and in notifications). Unset: on Docker
-    `http://<docker.publishAddress>:<docker.ports.prometheus>`, on Kubernetes the in-cluster
+    `http://<docker.uiAddress>:<docker.ports.prometheus>` (with the port unpublished `http://prometheus:<port>`,
+    which resolves on the stack's network), on Kubernetes the in-cluster
     Service, `http://prometheus.<namespace>.svc:9090`, which resolves inside the cluster (from a
     laptop: `kubectl port-forward svc/prometheus 9090` and the same path on 127.0.0.1); set the
     public address when an ingress publishes it. A path in it is only used for links: Prometheus

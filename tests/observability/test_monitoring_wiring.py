@@ -175,3 +175,28 @@ def test_dead_mans_switch_without_its_url_says_how_to_set_it() -> None:
     assert "pulumi config set --secret perfstack:deadMansSwitchUrl <value> --stack staging" in str(
         error.value
     )
+
+
+def published(run: ProgramRun, name: str) -> list[tuple[str, int]]:
+    """(host address, host port) of every port the Docker container `name` publishes."""
+    return [(p["ip"], p["external"]) for p in run.get(CONTAINER, name).inputs.get("ports") or []]
+
+
+def test_a_router_on_every_interface_leaves_the_uis_on_loopback() -> None:
+    # Prometheus, Alertmanager and Jaeger have no authentication: publishing the app must not publish them.
+    run = run_stack("staging", overrides={"docker.publishAddress": "0.0.0.0"})
+    assert published(run, "router") == [("0.0.0.0", 8080)]
+    for name, port in (("grafana", 3000), ("prometheus", 9090), ("alertmanager", 9093), ("jaeger", 16686)):
+        assert published(run, name) == [("127.0.0.1", port)], name
+
+
+def test_a_ui_port_set_to_null_is_not_published_and_links_use_the_network_name() -> None:
+    ports = {"router": 8080, "grafana": 3000, "prometheus": None, "alertmanager": 9093, "jaeger": 16686}
+    run = run_stack("staging", overrides={"docker.ports": ports})
+    assert published(run, "prometheus") == []
+    assert "--web.external-url=http://prometheus:9090" in args(run, "prometheus")
+
+
+def test_prometheus_runs_without_the_lifecycle_api(stack_run: ProgramRun) -> None:
+    # Nothing here reloads or stops Prometheus over HTTP; with the API anyone reaching it could.
+    assert "--web.enable-lifecycle" not in args(stack_run, "prometheus")

@@ -17,6 +17,8 @@ Scrape targets keep their container or service host names: they fail to resolve 
 Prometheus records as `up == 0` without logging an error.
 """
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -180,3 +182,13 @@ def test_firing_alerts_are_posted_to_the_alertmanager_api(prometheus: RunningPro
             delivered, f"{sorted(firing)} to be posted", timeout=RESEND_DELAY_S + START_TIMEOUT_S
         )
     assert {path for path, _ in prometheus.posted_alerts} <= {"/api/v2/alerts"}
+
+
+def test_the_lifecycle_api_is_off_so_nobody_can_stop_prometheus_over_http(
+    prometheus: RunningPrometheus,
+) -> None:
+    request = urllib.request.Request(f"{prometheus.url}/-/quit", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 403
+    assert answers_200(f"{prometheus.url}/-/ready")(), prometheus.server.describe()
