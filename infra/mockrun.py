@@ -123,6 +123,9 @@ class _RecordingMocks(Mocks):
             state = {"metadata": metadata}
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{_content_hash(args.inputs.get('name'))}"
+        if args.typ == "docker:index/image:Image":
+            # A local build's repoDigest is its image id (pulumi-docker 4.4+), new with every build.
+            state["repoDigest"] = f"sha256:{_content_hash(args.inputs)}"
         return f"{args.name}-id", state
 
     def call(self, args: Any) -> tuple[dict[str, Any], None]:

@@ -108,7 +108,9 @@ class DockerPlatform(Platform):
         return list(assigned.values())
 
     def _image(self, workload: Workload, parent: pulumi.Resource) -> pulumi.Output[str]:
-        """The image id (pulled) or the local name (built) the workload's containers run."""
+        """The image id the workload's containers run: a pulled image's, or a built image's
+        `repoDigest` (for a local build, its image id). Never the tag: a rebuild keeps the tag, so a
+        container naming it would never change and keep running the old build."""
         if workload.build is None:
             return docker.RemoteImage(
                 f"{workload.name}-image",
@@ -123,7 +125,7 @@ class DockerPlatform(Platform):
             # A local image for this host's containers: no registry, no push.
             skip_push=True,
             opts=self._child_opts(parent),
-        ).image_name
+        ).repo_digest
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
         image = self._image(workload, parent)

@@ -31,9 +31,13 @@ def test_both_tracks_run_the_demo_app_built_from_the_repository_without_a_regist
     assert not [r for r in dev.of_type(REMOTE_IMAGE) if r.name.startswith("api-")]
 
 
-def test_each_track_container_runs_its_locally_built_image(dev: ProgramRun) -> None:
-    for track, version in (("api-stable", "1.0.0"), ("api-canary", "1.1.0")):
-        assert container(dev, track).inputs["image"] == f"perfstack/demo:{version}"
+def test_each_track_container_runs_its_build_by_digest_not_by_tag(dev: ProgramRun) -> None:
+    # A rebuild keeps the tag: a container naming the tag would never be replaced and would keep
+    # running the old build. The build's repoDigest (a local build's image id) changes with it.
+    for track in ("api-stable", "api-canary"):
+        image = dev.get(BUILT_IMAGE, f"{track}-image")
+        assert container(dev, track).inputs["image"] == image.state["repoDigest"]
+        assert container(dev, track).inputs["image"].startswith("sha256:")
 
 
 def test_the_load_generator_sends_users_requests_through_the_router(dev: ProgramRun) -> None:
@@ -43,7 +47,8 @@ def test_the_load_generator_sends_users_requests_through_the_router(dev: Program
         *("python", "-m", "perfstack_demo.loadgen", "--target", "http://router:8080"),
         *("--rps", "5", "--users", "50"),
     ]
-    assert loadgen["image"] == "perfstack/demo:loadgen"
+    assert dev.get(BUILT_IMAGE, "loadgen-image").inputs["imageName"] == "perfstack/demo:loadgen"
+    assert loadgen["image"] == dev.get(BUILT_IMAGE, "loadgen-image").state["repoDigest"]
 
 
 def test_the_demo_image_runs_as_the_user_the_platform_gives_the_app(dev: ProgramRun) -> None:
