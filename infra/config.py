@@ -3,6 +3,7 @@
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from components.alertmanager.settings import AlertmanagerConfig, NotificationsConfig
 from components.app.settings import (
@@ -68,45 +69,42 @@ class StackConfig(ConfigModel):
             )
         return self
 
+    def _too_few_scrapes(
+        self, error_type: str, loc: tuple[str | int, ...], window: str
+    ) -> list[InitErrorDetails]:
+        """The error for a `rate()` window that spans fewer than RATE_WINDOW_MIN_SCRAPES scrapes."""
+        minimum = RATE_WINDOW_MIN_SCRAPES * duration_seconds(self.prometheus.scrape_interval)
+        if duration_seconds(window) >= minimum:
+            return []
+        message = (
+            f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of prometheus.scrapeInterval "
+            f"({self.prometheus.scrape_interval}): {minimum:g}s or longer"
+        )
+        return [config_error(error_type, message, loc, window)]
+
     @model_validator(mode="after")
     def _rate_window_spans_enough_scrapes(self) -> "StackConfig":
         # rate() needs two samples in its window; below 4 scrapes one missed scrape
         # leaves the recording rules empty, and every alert that reads them silent.
-        window = duration_seconds(self.alerts.rate_window)
-        scrape = duration_seconds(self.prometheus.scrape_interval)
-        if window < RATE_WINDOW_MIN_SCRAPES * scrape:
-            minimum = f"{RATE_WINDOW_MIN_SCRAPES * scrape:g}s"
-            raise_errors(
-                "StackConfig",
-                [
-                    config_error(
-                        "rate_window_too_short",
-                        f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of prometheus.scrapeInterval "
-                        f"({self.prometheus.scrape_interval}): {minimum} or longer",
-                        ("alerts", "rateWindow"),
-                        self.alerts.rate_window,
-                    )
-                ],
-            )
+        raise_errors(
+            "StackConfig",
+            self._too_few_scrapes("rate_window_too_short", ("alerts", "rateWindow"), self.alerts.rate_window),
+        )
         return self
 
     @model_validator(mode="after")
     def _rollout_interval_spans_enough_scrapes(self) -> "StackConfig":
         # The judge's rate() windows need the same margin as the recording rules'.
-        scrape = duration_seconds(self.prometheus.scrape_interval)
-        minimum = RATE_WINDOW_MIN_SCRAPES * scrape
         raise_errors(
             "StackConfig",
             [
-                config_error(
+                error
+                for name, service in self.services.items()
+                for error in self._too_few_scrapes(
                     "rollout_interval_too_short",
-                    f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of prometheus.scrapeInterval "
-                    f"({self.prometheus.scrape_interval}): {minimum:g}s or longer",
                     ("services", name, "rollout", "interval"),
                     service.rollout.interval,
                 )
-                for name, service in self.services.items()
-                if duration_seconds(service.rollout.interval) < minimum
             ],
         )
         return self
@@ -116,7 +114,6 @@ class StackConfig(ConfigModel):
         # The budget is a rate() over the whole window: Prometheus must still hold its start, and
         # each burn window needs the scrapes any rate() window needs.
         retention = self.prometheus.retention
-        scrape = duration_seconds(self.prometheus.scrape_interval)
         errors = []
         for name, service in self.services.items():
             if service.slo is None:
@@ -132,17 +129,11 @@ class StackConfig(ConfigModel):
                     )
                 )
             for index, alert in enumerate(service.slo.burn_rate_alerts):
-                if duration_seconds(alert.short_window) < RATE_WINDOW_MIN_SCRAPES * scrape:
-                    errors.append(
-                        config_error(
-                            "slo_window_too_short",
-                            f"must span at least {RATE_WINDOW_MIN_SCRAPES} scrapes of "
-                            f"prometheus.scrapeInterval ({self.prometheus.scrape_interval}): "
-                            f"{RATE_WINDOW_MIN_SCRAPES * scrape:g}s or longer",
-                            ("services", name, "slo", "burnRateAlerts", index, "shortWindow"),
-                            alert.short_window,
-                        )
-                    )
+                errors += self._too_few_scrapes(
+                    "slo_window_too_short",
+                    ("services", name, "slo", "burnRateAlerts", index, "shortWindow"),
+                    alert.short_window,
+                )
         raise_errors("StackConfig", errors)
         return self
 

@@ -19,6 +19,7 @@ from components.platform.settings import duration_seconds
 from components.platform.telemetry import REDIS_DATA_NODE, REDIS_KIND_LABEL, REDIS_SENTINEL, num
 from components.prometheus.alerts import AlertsConfig, AlertSpec, MonitoredDeployment
 from components.prometheus.rules import ALERTING_GROUP, RECORDING_GROUP
+from components.prometheus.slo import SLO_BUDGET_GROUP, SLO_GROUP
 
 Side = Literal["firing", "quiet"]
 
@@ -554,14 +555,15 @@ def rule_test_group(
     }
 
 
-def unit_test_file(rule_file: str, groups: list[dict[str, Any]]) -> str:
+def unit_test_file(rule_file: str, groups: list[dict[str, Any]], evaluation_interval: str = "1m") -> str:
     """A `promtool test rules` file over `rule_file` (relative to the test file)."""
     document = {
         "rule_files": [rule_file],
-        "evaluation_interval": "1m",
-        # Without an order promtool evaluates groups in random order, and alerts
-        # would sometimes read the recording rules one step late.
-        "group_eval_order": [RECORDING_GROUP, ALERTING_GROUP],
+        "evaluation_interval": evaluation_interval,
+        # Without an order promtool evaluates groups in random order, and alerts would sometimes
+        # read the recording rules one step late. Groups a rule file lacks (the SLO groups of a
+        # stack without objectives) are ignored.
+        "group_eval_order": [RECORDING_GROUP, SLO_GROUP, SLO_BUDGET_GROUP, ALERTING_GROUP],
         "tests": groups,
     }
     return yaml.safe_dump(document, sort_keys=False, width=4096)

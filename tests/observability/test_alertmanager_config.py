@@ -321,7 +321,7 @@ def test_slack_message_carries_each_alerts_summary_description_and_runbook() -> 
         assert f"{{{{ .Annotations.{annotation} }}}}" in text
 
 
-def render_template(tmp_path: Path, template: str, alerts: list[dict[str, Any]], group: list[str]) -> str:
+def amtool_render(tmp_path: Path, template: str, alerts: list[dict[str, Any]], group: list[str]) -> str:
     """`template` rendered by the pinned amtool for one notification of these (firing) alerts."""
     common = dict(set.intersection(*(set(a["labels"].items()) for a in alerts)))
     data = {
@@ -355,7 +355,7 @@ GROUP_BY = ["alertname", "service", "track"]
 def test_pagerduty_summary_of_a_mixed_group_names_stack_alert_and_its_first_alert(tmp_path: Path) -> None:
     # Two nodes down: their summaries differ, so common annotations hold none (it read "RedisDown: ").
     alerts = [redis_down("redis-0:6379"), redis_down("redis-1:6379")]
-    summary = render_template(tmp_path, PAGERDUTY_SUMMARY, alerts, GROUP_BY)
+    summary = amtool_render(tmp_path, PAGERDUTY_SUMMARY, alerts, GROUP_BY)
     assert summary == "RedisDown in production: redis: Redis node redis-0:6379 is down (1 of 2 alerts)"
 
 
@@ -363,9 +363,9 @@ def test_slack_title_and_email_subject_name_the_stack_service_and_track(tmp_path
     labels = {"alertname": "ErrorRateCritical", "service": "api", "track": "stable", "severity": "critical",
               "stack": "staging"}  # fmt: skip
     alerts = [{"labels": labels, "annotations": {"summary": "5xx error rate of api (stable) is above 5%"}}]
-    assert render_template(tmp_path, SLACK_TITLE, alerts, GROUP_BY) == (
+    assert amtool_render(tmp_path, SLACK_TITLE, alerts, GROUP_BY) == (
         "[FIRING] ErrorRateCritical in staging: api (stable) (critical)"
     )
-    assert render_template(tmp_path, EMAIL_SUBJECT, alerts, GROUP_BY) == (
+    assert amtool_render(tmp_path, EMAIL_SUBJECT, alerts, GROUP_BY) == (
         "[FIRING:1] ErrorRateCritical in staging: api (stable)"
     )

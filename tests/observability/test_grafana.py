@@ -36,15 +36,14 @@ from components.grafana.provisioning import (
 )
 from components.platform.slo import SloConfig
 from components.platform.telemetry import SLO_LABEL
-from components.prometheus import slo as slo_rules
 from components.prometheus.alerts import AlertsConfig, MonitoredDeployment
-from components.prometheus.rules import ALERTING_GROUP, RECORDING_GROUP, RULES_FILE_NAME, render_rules
+from components.prometheus.rules import RULES_FILE_NAME, render_rules
 from infra.mockrun import ProgramRun
 from infra.render import config_files
 from infra.wiring import dashboard_thresholds
 from tests.conftest import run_stack
 
-from .alert_scenarios import counter, selector
+from .alert_scenarios import counter, selector, unit_test_file
 from .promql import dashboard_exprs, metric_names, panels, plain_promql
 from .tools import assert_ok, run_tool
 
@@ -492,28 +491,16 @@ def run_slo_queries(directory: Path, queries: list[tuple[str, list[dict[str, Any
     ]
     deployment = MonitoredDeployment(tracks=(("api", "stable"),), slos=(("api", BURN_TEST_SLO),))
     (directory / RULES_FILE_NAME).write_text(render_rules(AlertsConfig(), deployment))
-    document = {
-        "rule_files": [RULES_FILE_NAME],
-        "evaluation_interval": "1m",
-        "group_eval_order": [
-            RECORDING_GROUP,
-            slo_rules.SLO_GROUP,
-            slo_rules.SLO_BUDGET_GROUP,
-            ALERTING_GROUP,
-        ],
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [{"series": s, "values": v} for s, v in series],
-                "promql_expr_test": [
-                    {"expr": expr, "eval_time": f"{TEST_MINUTES}m", "exp_samples": samples}
-                    for expr, samples in queries
-                ],
-            }
+    test = {
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
+            {"expr": expr, "eval_time": f"{TEST_MINUTES}m", "exp_samples": samples}
+            for expr, samples in queries
         ],
     }
     test_file = directory / "dashboard.test.yml"
-    test_file.write_text(yaml.safe_dump(document, sort_keys=False, width=4096))
+    test_file.write_text(unit_test_file(RULES_FILE_NAME, [test]))
     assert_ok(run_tool("promtool", "test", "rules", str(test_file)))
 
 

@@ -17,16 +17,15 @@ from components.platform.settings import duration_seconds
 from components.platform.slo import BurnRateAlert, Sli, SloConfig
 from components.platform.telemetry import SLO_BUDGET_REMAINING, num
 from components.prometheus.alerts import AlertsConfig, AlertSpec, MonitoredDeployment
-from components.prometheus.rules import ALERTING_GROUP, RECORDING_GROUP, RULES_FILE_NAME, render_rules
+from components.prometheus.rules import RULES_FILE_NAME, render_rules
 from components.prometheus.slo import (
     SLI_ABSENT_ALERT,
     SLO_BUDGET_GROUP,
-    SLO_GROUP,
     burn_alert_name,
     slo_alerts,
 )
 
-from .alert_scenarios import counter, past, render_template, selector
+from .alert_scenarios import counter, past, render_template, selector, unit_test_file
 from .tools import assert_ok, run_tool
 
 SERVICE = {"service": "api"}
@@ -72,14 +71,8 @@ def traffic(sli: Sli, bad_ratio: float, step_minutes: float, steps: int, per_min
 
 
 def run_promtool(directory: Path, name: str, evaluation: str, tests: list[dict[str, Any]]) -> None:
-    document = {
-        "rule_files": [RULES_FILE_NAME],
-        "evaluation_interval": evaluation,
-        "group_eval_order": [RECORDING_GROUP, SLO_GROUP, SLO_BUDGET_GROUP, ALERTING_GROUP],
-        "tests": tests,
-    }
     test_file = directory / f"{name}.test.yml"
-    test_file.write_text(yaml.safe_dump(document, sort_keys=False, width=4096))
+    test_file.write_text(unit_test_file(RULES_FILE_NAME, tests, evaluation))
     assert_ok(run_tool("promtool", "test", "rules", str(test_file)))
 
 
