@@ -1,5 +1,6 @@
 """Stack config for the two platforms: where the stack runs."""
 
+import ipaddress
 import re
 from typing import Annotated
 
@@ -12,6 +13,20 @@ DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
 """A lowercase DNS label (RFC 1123): Kubernetes object and namespace names."""
 
 HostPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address: e.g. 127.0.0.1 (this host only) or 0.0.0.0 (every interface)"
+        ) from None
+    return value
+
+
+HostAddress = Annotated[str, AfterValidator(_ip_address)]
+"""An address of the Docker host that published ports bind to."""
 
 # Kubernetes label syntax: an optional DNS-subdomain prefix and "/", then a name of at most 63
 # characters; values are at most 63 characters of the same alphabet, or empty.
@@ -63,11 +78,11 @@ class DockerConfig(ConfigModel):
 
     Unset uses DOCKER_HOST or the local socket.
     """
-    publish_address: str = "127.0.0.1"
+    publish_address: HostAddress = "127.0.0.1"
     """Host address the router's port (`ports.router`, the application's entry point) binds to; the
     default keeps it off the network, `0.0.0.0` serves every interface. Only the router's: the UIs
     bind to `uiAddress`."""
-    ui_address: str = "127.0.0.1"
+    ui_address: HostAddress = "127.0.0.1"
     """Host address the ports of Grafana, Prometheus, Alertmanager and Jaeger bind to. Keep it on
     loopback and reach them through an SSH tunnel (`ssh -L 9090:127.0.0.1:9090 <host>`) unless a
     proxy with authentication stands in front: Prometheus, Alertmanager and Jaeger have none of their

@@ -285,6 +285,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "2Gi cannot hold the files of 1gb of data: with persistence on it needs at least 3.5 x maxmemory",
     ),
     (
+        "Docker UI address that is not an IP address",
+        {"docker.uiAddress": "localhost"},
+        "perfstack:docker.uiAddress",
+        "'localhost' is not an IP address",
+    ),
+    (
         "PagerDuty URL not http(s)",
         {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
         "perfstack:notifications.pagerduty.url",
