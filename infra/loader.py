@@ -16,7 +16,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 
 from infra.config import StackConfig
-from infra.secrets import ALL_SECRET_KEYS, SecretKey, StackSecrets, required_secrets
+from infra.secrets import ALL_SECRET_KEYS, SecretKey, StackSecrets, required_secrets, secret_value_problems
 
 PROJECT = "perfstack"
 
@@ -134,6 +134,7 @@ def load_secrets(config: StackConfig, stack: str, raw: Mapping[str, Any]) -> Sta
     """
     problems = []
     values: dict[str, pulumi.Output[str]] = {}
+    texts: dict[SecretKey, str] = {}
     for secret in ALL_SECRET_KEYS:
         full_key = f"{PROJECT}:{secret.key}"
         value = raw.get(secret.key)
@@ -153,6 +154,8 @@ def load_secrets(config: StackConfig, stack: str, raw: Mapping[str, Any]) -> Sta
             problems.append(f"{full_key}: must be non-empty and on one line")
             continue
         values[_field_name(secret)] = pulumi.Output.secret(text)
+        texts[secret] = text
+    problems += secret_value_problems(texts)
     if problems:
         raise ConfigError(problems)
     return StackSecrets(**values)

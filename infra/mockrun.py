@@ -26,7 +26,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
 from infra.loader import PROJECT
-from infra.secrets import ALL_SECRET_KEYS
+from infra.secrets import ALL_SECRET_KEYS, REDIS_PASSWORD_ALSO_ACCEPTED
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "placeholder-secret-value"
@@ -247,8 +247,9 @@ def run_program(
 
     ``config`` replaces the stack file's settings entirely; ``overrides`` are
     dotted paths applied on top (value None removes a key). ``secrets`` maps
-    secret keys (`redisPassword`) to values; every other secret key gets a
-    placeholder unless ``placeholder_secrets`` is off. A program error is
+    secret keys (`redisPassword`) to values; every other secret key, except
+    the rotation-only `redisPasswordAlsoAccepted`, gets a placeholder unless
+    ``placeholder_secrets`` is off. A program error is
     raised as is (a ConfigError for bad config); ``declared``, if given,
     receives the resources declared up to then.
     """
@@ -257,8 +258,10 @@ def run_program(
         set_path(values, dotted, value)
     given = dict(secrets or {})
     if placeholder_secrets:
+        # A placeholder for the rotation-only password would render every run mid-rotation.
         for secret in ALL_SECRET_KEYS:
-            given.setdefault(secret.key, SECRET_PLACEHOLDER)
+            if secret is not REDIS_PASSWORD_ALSO_ACCEPTED:
+                given.setdefault(secret.key, SECRET_PLACEHOLDER)
     all_config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     all_config.update({f"{PROJECT}:{k}": v for k, v in given.items()})
 

@@ -16,7 +16,14 @@ class SecretKey:
 
 
 REDIS_PASSWORD = SecretKey(
-    "redisPassword", "Redis `requirepass`; the app and redis_exporter read it from a file"
+    "redisPassword",
+    "The Redis password: Redis and the Sentinels accept it; the app, redis_exporter, replicas and "
+    "Sentinels present it (the app and redis_exporter read it from a file)",
+)
+REDIS_PASSWORD_ALSO_ACCEPTED = SecretKey(
+    "redisPasswordAlsoAccepted",
+    "Only while rotating `redisPassword`: a second password Redis and the Sentinels accept, which "
+    'nothing presents (docs/secrets.md, "Rotating the Redis password")',
 )
 GRAFANA_ADMIN_PASSWORD = SecretKey("grafanaAdminPassword", "Grafana's admin user")
 SLACK_WEBHOOK_URL = SecretKey("slackWebhookUrl", "Slack incoming-webhook URL (notifications.slack)")
@@ -30,6 +37,7 @@ DEAD_MANS_SWITCH_URL = SecretKey(
 
 ALL_SECRET_KEYS = (
     REDIS_PASSWORD,
+    REDIS_PASSWORD_ALSO_ACCEPTED,
     GRAFANA_ADMIN_PASSWORD,
     SLACK_WEBHOOK_URL,
     SMTP_PASSWORD,
@@ -52,12 +60,24 @@ def required_secrets(config: StackConfig) -> tuple[SecretKey, ...]:
     return tuple(required)
 
 
+def secret_value_problems(values: dict[SecretKey, str]) -> list[str]:
+    """What is wrong between the secrets' plaintext values (never echoing them)."""
+    also_accepted = values.get(REDIS_PASSWORD_ALSO_ACCEPTED)
+    if also_accepted is not None and also_accepted == values.get(REDIS_PASSWORD):
+        return [
+            f"perfstack:{REDIS_PASSWORD_ALSO_ACCEPTED.key}: must differ from perfstack:{REDIS_PASSWORD.key}; "
+            "it is the other password accepted during a rotation (remove it once the rotation is done)"
+        ]
+    return []
+
+
 @dataclass(frozen=True)
 class StackSecrets:
     """Secret values as Pulumi secrets: they stay encrypted in state and masked in previews."""
 
     redis_password: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
+    redis_password_also_accepted: pulumi.Output[str] | None = None
     slack_webhook_url: pulumi.Output[str] | None = None
     smtp_password: pulumi.Output[str] | None = None
     pagerduty_routing_key: pulumi.Output[str] | None = None

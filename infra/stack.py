@@ -40,7 +40,15 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
     """Declare every resource of the stack and export what operators need."""
     environment = pulumi.get_stack()
     platform = create_platform(config)
-    redis = Redis("redis", RedisArgs(config=config.redis, password=secrets.redis_password, platform=platform))
+    redis = Redis(
+        "redis",
+        RedisArgs(
+            config=config.redis,
+            password=secrets.redis_password,
+            platform=platform,
+            also_accepted_password=secrets.redis_password_also_accepted,
+        ),
+    )
 
     routed: list[RoutedService] = []
     apps: dict[str, AppService] = {}

@@ -55,7 +55,10 @@ class RedisArgs:
 
     config: RedisConfig
     password: pulumi.Input[str]
+    """The password every client, replica and Sentinel presents; Redis and the Sentinels accept it."""
     platform: Platform
+    also_accepted_password: pulumi.Input[str] | None = None
+    """During a rotation only: a second password Redis and the Sentinels accept; nothing presents it."""
 
 
 def redis_conf_settings(config: RedisConfig) -> RedisConfSettings:
@@ -116,6 +119,7 @@ class Redis(pulumi.ComponentResource):
         super().__init__("perfstack:cache:Redis", name, None, opts)
         config = args.config
         self._password = pulumi.Output.secret(args.password)
+        self._also_accepted = pulumi.Output.secret(args.also_accepted_password)
         if config.mode == "sentinel":
             server = self._sentinel_set(name, args)
             hosts = args.platform.instance_hosts(name, config.replicas)
@@ -134,7 +138,12 @@ class Redis(pulumi.ComponentResource):
 
     def _secret_files(self, *extra: SecretFile) -> tuple[SecretFile, ...]:
         return (
-            SecretFile(AUTH_CONF_PATH, self._password.apply(render_redis_auth_conf)),
+            SecretFile(
+                AUTH_CONF_PATH,
+                pulumi.Output.all(self._password, self._also_accepted).apply(
+                    lambda p: render_redis_auth_conf(p[0], also_accepted=p[1])
+                ),
+            ),
             SecretFile(PASSWORD_PATH, self._password),
             *extra,
         )
@@ -232,7 +241,12 @@ class Redis(pulumi.ComponentResource):
                     bootstrap,
                 ),
                 secret_files=(
-                    SecretFile(SENTINEL_AUTH_CONF_PATH, self._password.apply(render_sentinel_auth_conf)),
+                    SecretFile(
+                        SENTINEL_AUTH_CONF_PATH,
+                        pulumi.Output.all(self._password, self._also_accepted).apply(
+                            lambda p: render_sentinel_auth_conf(p[0], MASTER_NAME, also_accepted=p[1])
+                        ),
+                    ),
                     SecretFile(PASSWORD_PATH, self._password),
                 ),
                 ports=(Port("sentinel", SENTINEL_PORT),),

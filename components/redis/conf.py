@@ -1,5 +1,6 @@
 """redis.conf, generated from typed settings (pure: no Pulumi here)."""
 
+import hashlib
 from dataclasses import dataclass
 
 SAVE_POINTS: tuple[tuple[int, int], ...] = ((900, 1), (300, 10), (60, 10000))
@@ -72,7 +73,24 @@ def quote_redis_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def render_redis_auth_conf(password: str) -> str:
-    """The secret include: the server's password and the one replicas use."""
-    quoted = quote_redis_string(password)
-    return f"requirepass {quoted}\nmasterauth {quoted}\n"
+def render_default_user(password: str, also_accepted: str | None = None) -> str:
+    """The ACL line of the ``default`` user: every command and key, with one or two passwords.
+
+    ``requirepass`` holds one password; an ACL user holds several, which is
+    what lets a rotation add the new password before any client uses it
+    (docs/secrets.md). The passwords are written as SHA-256 hashes (``#...``),
+    so no escaping rule of ACL rules applies to them.
+    """
+    hashes = " ".join(
+        f"#{hashlib.sha256(p.encode()).hexdigest()}" for p in (password, also_accepted) if p is not None
+    )
+    return f"user default on {hashes} ~* &* +@all"
+
+
+def render_redis_auth_conf(password: str, also_accepted: str | None = None) -> str:
+    """The secret include: the passwords the server accepts and the one replicas present to their master.
+
+    ``masterauth`` is always ``password``: during a rotation every node,
+    rolled or not, accepts it.
+    """
+    return f"{render_default_user(password, also_accepted)}\nmasterauth {quote_redis_string(password)}\n"

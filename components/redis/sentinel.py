@@ -9,7 +9,12 @@ rewrites the ``sentinel monitor`` line of a Sentinel's writable copy.
 import re
 from dataclasses import dataclass, replace
 
-from components.redis.conf import RedisConfSettings, quote_redis_string, render_redis_conf
+from components.redis.conf import (
+    RedisConfSettings,
+    quote_redis_string,
+    render_default_user,
+    render_redis_conf,
+)
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -83,15 +88,23 @@ def render_sentinel_conf(
     return "\n".join(lines) + "\n"
 
 
-def render_sentinel_auth_conf(password: str, master_name: str = SentinelSettings.master_name) -> str:
+def render_sentinel_auth_conf(
+    password: str, master_name: str = SentinelSettings.master_name, also_accepted: str | None = None
+) -> str:
     """The Sentinel's secret include.
 
-    ``auth-pass`` is what it uses towards the data nodes; ``requirepass``
-    protects the Sentinel itself (it can trigger failovers) and is also what
-    it presents to the other Sentinels, so all share the one password.
+    ``auth-pass`` is what it presents to the data nodes and ``sentinel-pass``
+    what it presents to the other Sentinels; the ``default`` user protects
+    the Sentinel itself (it can trigger failovers) and, during a rotation,
+    accepts ``also_accepted`` as well. Without ``requirepass`` a Sentinel
+    would present nothing to its peers, so ``sentinel-pass`` is required.
     """
     quoted = quote_redis_string(password)
-    return f"sentinel auth-pass {master_name} {quoted}\nrequirepass {quoted}\n"
+    return (
+        f"{render_default_user(password, also_accepted)}\n"
+        f"sentinel auth-pass {master_name} {quoted}\n"
+        f"sentinel sentinel-pass {quoted}\n"
+    )
 
 
 @dataclass(frozen=True)

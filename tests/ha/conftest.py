@@ -3,7 +3,9 @@
 Three data nodes and three Sentinels run from the generated redis.conf and
 sentinel.conf with only addresses, ports and paths rewritten, and with the
 Sentinel timings shortened (through the same settings dataclass) so that a
-failover takes seconds. The shell is ``/bin/sh`` (dash on Debian); set
+failover takes seconds. Each member has its own secret files, as each pod
+mounts the Secret of its own revision, and its config files are written
+afresh at every start, as a pod mounts its ConfigMap. The shell is ``/bin/sh`` (dash on Debian); set
 ``PERFSTACK_TEST_SHELL="busybox sh"`` to run the image's shell instead.
 """
 
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -23,7 +26,7 @@ import pytest
 import redis
 
 from components.redis.component import redis_conf_settings
-from components.redis.conf import render_redis_auth_conf
+from components.redis.conf import RedisConfSettings, render_redis_auth_conf
 from components.redis.sentinel import (
     ReplicationSettings,
     SentinelSettings,
@@ -47,6 +50,14 @@ START_TIMEOUT_S = 15.0
 T = TypeVar("T")
 
 Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """The Redis secrets of one revision: the password, and the one also accepted during a rotation."""
+
+    password: str = PASSWORD
+    also_accepted: str | None = None
 
 
 def free_ports(count: int) -> list[int]:
@@ -78,16 +89,30 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, interva
 
 
 class Member:
-    """One process of the set: bootstrap.sh, which execs redis-server or redis-sentinel."""
+    """One process of the set: bootstrap.sh, which execs redis-server or redis-sentinel.
+
+    ``conf`` renders its config file from the path of its secret include.
+    """
 
     def __init__(
-        self, name: str, role: Literal["redis", "sentinel"], port: int, directory: Path, env: dict[str, str]
+        self,
+        name: str,
+        role: Literal["redis", "sentinel"],
+        port: int,
+        directory: Path,
+        env: dict[str, str],
+        conf: Callable[[str], str],
+        auth: Auth,
     ) -> None:
         self.name = name
         self.role = role
         self.port = port
         self.directory = directory
-        self.env = env
+        self.secrets = directory / "secrets"
+        self.secrets.mkdir(exist_ok=True)
+        self.env = {**env, "REDIS_PASSWORD_FILE": str(self.secrets / "redis-password")}
+        self.conf = conf
+        self.auth = auth
         self.log = directory / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -95,8 +120,21 @@ class Member:
     def address(self) -> Address:
         return (LOOPBACK, self.port)
 
+    def _write_files(self) -> None:
+        (self.secrets / "redis-password").write_text(self.auth.password)
+        include = self.secrets / f"{self.role}-auth.conf"
+        if self.role == "redis":
+            include.write_text(render_redis_auth_conf(self.auth.password, self.auth.also_accepted))
+        else:
+            include.write_text(
+                render_sentinel_auth_conf(self.auth.password, also_accepted=self.auth.also_accepted)
+            )
+        # Sentinel's CONFIG REWRITE may have written into a data node's file (a pod's is read-only).
+        Path(self.env["CONF_PATH"]).write_text(self.conf(str(include)))
+
     def start(self) -> None:
-        """Run bootstrap.sh and wait until the server it execs answers."""
+        """Write its files, run bootstrap.sh and wait until the server it execs answers."""
+        self._write_files()
         with self.log.open("ab") as log:
             # A session of its own: teardown kills the whole group, whatever bootstrap.sh is running.
             self.process = subprocess.Popen(
@@ -126,11 +164,19 @@ class Member:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
-    def client(self, socket_timeout: float = 5) -> redis.Redis:
+    def stop(self) -> None:
+        """SIGTERM, as the kubelet stops a pod: Redis shuts down cleanly and saves its data."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=START_TIMEOUT_S)
+
+    def client(self, socket_timeout: float = 5, password: str | None = None) -> redis.Redis:
+        """A client presenting ``password``, by default the one of the member's own revision."""
         return redis.Redis(
             host=LOOPBACK,
             port=self.port,
-            password=PASSWORD,
+            password=self.auth.password if password is None else password,
             socket_timeout=socket_timeout,
             decode_responses=True,
         )
@@ -139,18 +185,11 @@ class Member:
 class SentinelSet:
     """3 data nodes and 3 Sentinels wired as the StatefulSets wire them, on loopback."""
 
-    def __init__(self, directory: Path, sentinel: SentinelSettings = TEST_SENTINEL) -> None:
+    def __init__(
+        self, directory: Path, sentinel: SentinelSettings = TEST_SENTINEL, auth: Auth = Auth()
+    ) -> None:
         self.settings = sentinel
         ports = free_ports(6)
-        secrets = directory / "secrets"
-        secrets.mkdir()
-        password_file = secrets / "redis-password"
-        password_file.write_text(PASSWORD)
-        redis_auth = secrets / "redis-auth.conf"
-        redis_auth.write_text(render_redis_auth_conf(PASSWORD))
-        sentinel_auth = secrets / "sentinel-auth.conf"
-        sentinel_auth.write_text(render_sentinel_auth_conf(PASSWORD, sentinel.master_name))
-
         data_ports, sentinel_ports = ports[:3], ports[3:]
         common = {
             "PATH": os.environ["PATH"],
@@ -159,45 +198,48 @@ class SentinelSet:
             "MY_HOST": LOOPBACK,
             "FALLBACK_MASTER_HOST": LOOPBACK,
             "FALLBACK_MASTER_PORT": str(data_ports[0]),
-            "REDIS_PASSWORD_FILE": str(password_file),
         }
         self.data_nodes: list[Member] = []
         for ordinal, port in enumerate(data_ports):
             home = directory / f"redis-{ordinal}"
             (home / "data").mkdir(parents=True)
             settings = dataclasses.replace(
-                redis_conf_settings(RedisConfig()),
-                bind=LOOPBACK,
-                port=port,
-                data_dir=str(home / "data"),
-                auth_include=str(redis_auth),
-            )
-            conf = home / "redis.conf"
-            conf.write_text(render_data_node_conf(settings, ReplicationSettings()))
-            env = {**common, "MY_PORT": str(port), "POD_ORDINAL": str(ordinal), "CONF_PATH": str(conf)}
-            self.data_nodes.append(Member(f"redis-{ordinal}", "redis", port, home, env))
-
-        self.sentinels: list[Member] = []
-        for ordinal, port in enumerate(sentinel_ports):
-            home = directory / f"sentinel-{ordinal}"
-            (home / "run").mkdir(parents=True)
-            template = home / "sentinel.conf"
-            template.write_text(
-                render_sentinel_conf(
-                    dataclasses.replace(sentinel, bind=LOOPBACK, port=port, work_dir=str(home / "run")),
-                    master_host=LOOPBACK,
-                    master_port=data_ports[0],
-                    auth_include=str(sentinel_auth),
-                )
+                redis_conf_settings(RedisConfig()), bind=LOOPBACK, port=port, data_dir=str(home / "data")
             )
             env = {
                 **common,
                 "MY_PORT": str(port),
                 "POD_ORDINAL": str(ordinal),
-                "CONF_PATH": str(template),
+                "CONF_PATH": str(home / "redis.conf"),
+            }
+
+            def data_conf(include: str, settings: RedisConfSettings = settings) -> str:
+                return render_data_node_conf(
+                    dataclasses.replace(settings, auth_include=include), ReplicationSettings()
+                )
+
+            self.data_nodes.append(Member(f"redis-{ordinal}", "redis", port, home, env, data_conf, auth))
+
+        self.sentinels: list[Member] = []
+        for ordinal, port in enumerate(sentinel_ports):
+            home = directory / f"sentinel-{ordinal}"
+            (home / "run").mkdir(parents=True)
+            env = {
+                **common,
+                "MY_PORT": str(port),
+                "POD_ORDINAL": str(ordinal),
+                "CONF_PATH": str(home / "sentinel.conf"),
                 "SENTINEL_CONF": str(home / "run" / "sentinel.conf"),
             }
-            self.sentinels.append(Member(f"sentinel-{ordinal}", "sentinel", port, home, env))
+            local = dataclasses.replace(sentinel, bind=LOOPBACK, port=port, work_dir=str(home / "run"))
+
+            def sentinel_conf(include: str, local: SentinelSettings = local) -> str:
+                return render_sentinel_conf(
+                    local, master_host=LOOPBACK, master_port=data_ports[0], auth_include=include
+                )
+
+            member = Member(f"sentinel-{ordinal}", "sentinel", port, home, env, sentinel_conf, auth)
+            self.sentinels.append(member)
 
     @property
     def members(self) -> list[Member]:

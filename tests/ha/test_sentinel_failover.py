@@ -5,6 +5,7 @@ then the kill); each test states one thing about what was recorded.
 """
 
 import dataclasses
+import hashlib
 import subprocess
 import threading
 import time
@@ -97,10 +98,12 @@ def test_sentinel_conf_holds_no_password_only_the_secret_include() -> None:
     assert text.splitlines()[-1] == f"include {AUTH_INCLUDE}"
 
 
-def test_sentinel_auth_conf_authenticates_to_data_nodes_and_protects_the_sentinel() -> None:
+def test_sentinel_auth_conf_authenticates_to_data_nodes_and_peers_and_protects_the_sentinel() -> None:
+    digest = hashlib.sha256(b'p"w').hexdigest()
     assert render_sentinel_auth_conf('p"w', "perfstack").splitlines() == [
+        f"user default on #{digest} ~* &* +@all",
         'sentinel auth-pass perfstack "p\\"w"',
-        'requirepass "p\\"w"',
+        'sentinel sentinel-pass "p\\"w"',
     ]
 
 
