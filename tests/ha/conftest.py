@@ -24,6 +24,8 @@ from typing import Literal, TypeVar
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from components.redis.component import redis_conf_settings
 from components.redis.conf import RedisConfSettings, render_redis_auth_conf
@@ -47,6 +49,8 @@ TEST_SENTINEL = SentinelSettings(down_after_ms=1000, failover_timeout_ms=3000)
 """Production's Sentinel settings with the timings shortened so that a failover takes seconds."""
 
 START_TIMEOUT_S = 15.0
+NO_RETRY = Retry(NoBackoff(), 0)
+"""redis-py retries a refused AUTH with back-off by default: a refusal must show, and at once."""
 T = TypeVar("T")
 
 Address = tuple[str, int]
@@ -86,6 +90,19 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, interva
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error})")
         time.sleep(interval)
+
+
+def failover_bound_s(s: SentinelSettings) -> float:
+    """The longest a failover may take, from the master's death to a promoted replica.
+
+    ``down-after`` until a Sentinel marks the master down, then about a second
+    each for the other Sentinels to agree (their status is asked every second),
+    for the random delay (up to 1 s) that keeps Sentinels from standing for
+    leader together, and for the leader to see the promoted replica's INFO.
+    A first election can still be split; it is retried ``2 x failover-timeout``
+    after it began and the promotion then has one more ``failover-timeout``.
+    """
+    return (s.down_after_ms + 3000 + 3 * s.failover_timeout_ms) / 1000
 
 
 class Member:
@@ -179,6 +196,7 @@ class Member:
             password=self.auth.password if password is None else password,
             socket_timeout=socket_timeout,
             decode_responses=True,
+            retry=NO_RETRY,
         )
 
 

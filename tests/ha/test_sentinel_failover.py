@@ -34,6 +34,7 @@ from tests.ha.conftest import (
     TEST_SENTINEL,
     Address,
     SentinelSet,
+    failover_bound_s,
     free_ports,
     wait_until,
 )
@@ -41,19 +42,6 @@ from tests.ha.conftest import (
 T = TypeVar("T")
 MASTER = TEST_SENTINEL.master_name
 AUTH_INCLUDE = "/run/secrets/perfstack/sentinel-auth.conf"
-
-
-def failover_bound_s(s: SentinelSettings) -> float:
-    """The longest a failover may take, from the master's death to a promoted replica.
-
-    ``down-after`` until a Sentinel marks the master down, then about a second
-    each for the other Sentinels to agree (their status is asked every second),
-    for the random delay (up to 1 s) that keeps Sentinels from standing for
-    leader together, and for the leader to see the promoted replica's INFO.
-    A first election can still be split; it is retried ``2 x failover-timeout``
-    after it began and the promotion then has one more ``failover-timeout``.
-    """
-    return (s.down_after_ms + 3000 + 3 * s.failover_timeout_ms) / 1000
 
 
 def poll(check: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T | None:
