@@ -364,3 +364,11 @@ def test_sentinel_mode_on_docker_names_the_key() -> None:
         p.startswith("perfstack:redis.mode: sentinel needs platform kubernetes") for p in error.value.problems
     )
     assert declared == []
+
+
+def test_also_accepted_redis_password_equal_to_the_password_names_the_key() -> None:
+    same = {**KNOWN_SECRETS, "redisPasswordAlsoAccepted": KNOWN_SECRETS["redisPassword"]}
+    with pytest.raises(ConfigError) as error:
+        run_program("production", secrets=same)
+    assert any(p.startswith("perfstack:redisPasswordAlsoAccepted: must differ") for p in error.value.problems)
+    assert KNOWN_SECRETS["redisPassword"] not in str(error.value)

@@ -1,12 +1,13 @@
 """Secret values never appear in plaintext: not in inputs, env, files or manifests."""
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from infra.mockrun import ProgramRun
 from infra.render import write_render
-from tests.conftest import KNOWN_SECRETS
+from tests.conftest import KNOWN_SECRETS, run_stack
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -72,3 +73,20 @@ def test_rendered_output_holds_no_secret_value(stack_run: ProgramRun, tmp_path: 
     assert any(p.name == "resources.json" for p in files)
     leaks = [str(p) for p in files if any(s in p.read_text() for s in KNOWN_SECRETS.values())]
     assert not leaks
+
+
+def test_the_also_accepted_redis_password_stays_secret_and_reaches_redis(tmp_path: Path) -> None:
+    also = "redis-Also-Accepted-4716"
+    run = run_stack("production", secrets={**KNOWN_SECRETS, "redisPasswordAlsoAccepted": also})
+    leaks = [
+        (r.type, r.name, path)
+        for r in run.resources
+        for path, value in _leaves(r.inputs)
+        if isinstance(value, str) and also in value and not _is_under(path, r.secret_paths)
+    ]
+    write_render(run, tmp_path)
+    assert leaks == []
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and also in p.read_text()]
+    digest = hashlib.sha256(also.encode()).hexdigest()
+    secret = run.get("kubernetes:core/v1:Secret", "redis-secrets")
+    assert any(digest in str(v) for v in secret.inputs["stringData"].values())
