@@ -86,9 +86,27 @@ def exporter_passwords(targets: tuple[str, ...], password: str) -> str:
     return json.dumps({f"redis://{target}": password for target in targets}, indent=1)
 
 
-def _ping(port: int) -> str:
+def _redis_cli_check(port: int, password_file: str, question: str, answer: str) -> HealthCheck:
     # REDISCLI_AUTH keeps the password off the command line (and out of `ps`).
-    return f'REDISCLI_AUTH="$(cat {PASSWORD_PATH})" redis-cli -p {port} ping | grep -q PONG'
+    cli = f'REDISCLI_AUTH="$(cat {password_file})" redis-cli -p {port}'
+    return HealthCheck(command=("sh", "-c", f"{cli} {question} | grep -Eq '{answer}'"))
+
+
+def ping_check(port: int, password_file: str = PASSWORD_PATH) -> HealthCheck:
+    """The server answers PING with the pod's own password (a Sentinel's readiness, every liveness)."""
+    return _redis_cli_check(port, password_file, "ping", "^PONG")
+
+
+def data_node_ready_check(port: int, password_file: str = PASSWORD_PATH) -> HealthCheck:
+    """A data node of the Sentinel set is ready: a master, or a replica in sync with its master.
+
+    A replica its master refuses (``WRONGPASS``) or that is still syncing
+    answers PING all the same; a readiness that only pinged let the
+    StatefulSet roll on until the master had no replica left (``NOREPLICAS``).
+    """
+    return _redis_cli_check(
+        port, password_file, "info replication", "^(role:master|master_link_status:up)"
+    )
 
 
 class Redis(pulumi.ComponentResource):
@@ -161,7 +179,7 @@ class Redis(pulumi.ComponentResource):
             secret_files=self._secret_files(),
             ports=(Port("redis", config.port),),
             volumes=(DataVolume("data", "/data", config.storage_size),),
-            health=HealthCheck(command=("sh", "-c", _ping(config.port))),
+            health=ping_check(config.port),
             resources=config.container_resources,
             run_as_user=REDIS_UID,
         )
@@ -210,6 +228,10 @@ class Redis(pulumi.ComponentResource):
                 },
                 pod_name_env="POD_NAME",
                 replicas=config.replicas,
+                # The StatefulSet rolls the next pod once this one is ready: only once it replicates.
+                health=data_node_ready_check(config.port),
+                # A replica whose master is gone is not broken: restarting it would not bring the master back.
+                liveness=replace(ping_check(config.port), initial_delay_seconds=15, failure_threshold=6),
             ),
             parent=self,
         )
@@ -255,7 +277,7 @@ class Redis(pulumi.ComponentResource):
                 stable_identity=True,
                 # A Sentinel waits for no other to be ready: all start at once and find each other.
                 parallel_start=True,
-                health=HealthCheck(command=("sh", "-c", _ping(SENTINEL_PORT))),
+                health=ping_check(SENTINEL_PORT),
                 resources=SENTINEL_RESOURCES,
                 replicas=config.sentinel.sentinels,
                 run_as_user=REDIS_UID,

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from components.redis.component import data_node_ready_check, ping_check
 from infra.loader import ConfigError
 from infra.mockrun import ProgramRun
 from tests.conftest import run_stack
@@ -42,6 +43,19 @@ def test_alertmanager_is_live_while_healthy_and_ready_when_it_says_so(production
         "liveness": "/-/healthy",
         "readiness": "/-/ready",
     }
+
+
+def test_redis_data_nodes_are_ready_only_while_replicating_and_live_while_they_answer(
+    production: ProgramRun,
+) -> None:
+    # tests/ha runs these same commands against redis-server to gate its StatefulSet-order roll.
+    spec = container(production, STATEFULSET, "redis")
+    readiness, liveness = spec["readinessProbe"]["exec"]["command"], spec["livenessProbe"]["exec"]["command"]
+    assert readiness == list(data_node_ready_check(6379).command)
+    assert "master_link_status:up" in readiness[-1]
+    # A replica that lost its master must not be restarted for it: liveness is PING alone.
+    assert liveness == list(ping_check(6379).command)
+    assert "master_link" not in liveness[-1]
 
 
 def test_app_liveness_asks_health_path_and_readiness_asks_ready_path(production: ProgramRun) -> None:
