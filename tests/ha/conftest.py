@@ -3,7 +3,10 @@
 Three data nodes and three Sentinels run from the generated redis.conf and
 sentinel.conf with only addresses, ports and paths rewritten, and with the
 Sentinel timings shortened (through the same settings dataclass) so that a
-failover takes seconds. Each member has its own secret files, as each pod
+failover takes seconds, and the master's wait before a full sync too
+(``TEST_DATA_NODE_TIMINGS``). Each is stopped as a pod is (SIGTERM, then
+SIGKILL after a grace period) and is ready when its generated readiness
+probe passes. Each member has its own secret files, as each pod
 mounts the Secret of its own revision, and its config files are written
 afresh at every start, as a pod mounts its ConfigMap. The shell is ``/bin/sh`` (dash on Debian); set
 ``PERFSTACK_TEST_SHELL="busybox sh"`` to run the image's shell instead.
@@ -27,7 +30,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from components.redis.component import redis_conf_settings
+from components.platform.spec import HealthCheck
+from components.redis.component import data_node_ready_check, ping_check, redis_conf_settings
 from components.redis.conf import RedisConfSettings, render_redis_auth_conf
 from components.redis.sentinel import (
     ReplicationSettings,
@@ -48,7 +52,17 @@ PASSWORD = 'ha pa ss"word\\with-quotes 42'
 TEST_SENTINEL = SentinelSettings(down_after_ms=1000, failover_timeout_ms=3000)
 """Production's Sentinel settings with the timings shortened so that a failover takes seconds."""
 
+TEST_DATA_NODE_TIMINGS = "repl-diskless-sync-delay 1\n"
+"""Appended to the generated redis.conf, shortened like the Sentinel timings: before a full sync
+a master waits this long (5 s by default) for more replicas to share it."""
+
 START_TIMEOUT_S = 15.0
+STOP_GRACE_S = 5.0
+"""SIGTERM to SIGKILL, as a pod's termination grace period (production's 30 s, shortened).
+
+Redis ignores a SIGTERM that comes while it writes its first AOF after a
+full sync ("Writing initial AOF, can't exit.") and does not retry: only the
+SIGKILL at the end of the grace stops it then."""
 NO_RETRY = Retry(NoBackoff(), 0)
 """redis-py retries a refused AUTH with back-off by default: a refusal must show, and at once."""
 T = TypeVar("T")
@@ -182,11 +196,40 @@ class Member:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        """SIGTERM, as the kubelet stops a pod: Redis shuts down cleanly and saves its data."""
+        """As the kubelet stops a pod: SIGTERM, then SIGKILL if it still runs after the grace period."""
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=START_TIMEOUT_S)
+        try:
+            self.process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    @property
+    def readiness(self) -> HealthCheck:
+        """The pod's generated readiness probe, with this member's port and password file."""
+        if self.role == "redis":
+            return data_node_ready_check(self.port, self.env["REDIS_PASSWORD_FILE"])
+        return self.liveness
+
+    @property
+    def liveness(self) -> HealthCheck:
+        """The pod's generated liveness probe (PING), with this member's port and password file."""
+        return ping_check(self.port, self.env["REDIS_PASSWORD_FILE"])
+
+    def ready(self) -> bool:
+        """Whether the readiness probe passes now."""
+        return self.passes(self.readiness)
+
+    def passes(self, probe: HealthCheck) -> bool:
+        """Whether ``probe`` passes now, run as the kubelet runs an exec probe."""
+        try:
+            done = subprocess.run(
+                probe.command, env=self.env, capture_output=True, timeout=probe.timeout_seconds
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
 
     def client(self, socket_timeout: float = 5, password: str | None = None) -> redis.Redis:
         """A client presenting ``password``, by default the one of the member's own revision."""
@@ -232,9 +275,10 @@ class SentinelSet:
             }
 
             def data_conf(include: str, settings: RedisConfSettings = settings) -> str:
-                return render_data_node_conf(
+                generated = render_data_node_conf(
                     dataclasses.replace(settings, auth_include=include), ReplicationSettings()
                 )
+                return generated + TEST_DATA_NODE_TIMINGS
 
             self.data_nodes.append(Member(f"redis-{ordinal}", "redis", port, home, env, data_conf, auth))
 
