@@ -103,12 +103,17 @@ sentinel)
     # shellcheck disable=SC2086
     set -- $master
     # A fresh copy at every start: Sentinel's own rewrite does not always read back (7.0 writes
-    # auth-pass unquoted). Only its ID is kept, so its peers do not count it twice.
+    # auth-pass unquoted). Kept: its ID, so its peers do not count it twice, and the replicas it
+    # knew but the master, among them a master just failed away from, which it turns back into a
+    # replica once that one reports as master (a copy without them would leave it master alone).
     {
         sed "s|^sentinel monitor $master_name [^ ]* [^ ]* |sentinel monitor $master_name $1 $2 |" "$template"
         echo "sentinel announce-ip $MY_HOST"
         echo "sentinel announce-port $my_port"
-        if [ -f "$conf" ]; then grep '^sentinel myid ' "$conf" || true; fi
+        if [ -f "$conf" ]; then
+            grep '^sentinel myid ' "$conf" || true
+            grep "^sentinel known-replica $master_name " "$conf" | grep -v " $1 $2\$" || true
+        fi
     } >"$conf.new"
     if ! grep -q "^sentinel monitor $master_name $1 $2 " "$conf.new"; then
         log "$template has no 'sentinel monitor $master_name <host> <port> <quorum>' line"

@@ -106,6 +106,14 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def poll(check: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T | None:
+    """Like :func:`wait_until`, but None on timeout: the scenario records, the tests judge."""
+    try:
+        return wait_until(check, timeout, "", interval)
+    except AssertionError:
+        return None
+
+
 def failover_bound_s(s: SentinelSettings) -> float:
     """The longest a failover may take, from the master's death to a promoted replica.
 
@@ -244,14 +252,14 @@ class Member:
 
 
 class SentinelSet:
-    """3 data nodes and 3 Sentinels wired as the StatefulSets wire them, on loopback."""
+    """``size`` data nodes and as many Sentinels wired as the StatefulSets wire them, on loopback."""
 
     def __init__(
-        self, directory: Path, sentinel: SentinelSettings = TEST_SENTINEL, auth: Auth = Auth()
+        self, directory: Path, sentinel: SentinelSettings = TEST_SENTINEL, auth: Auth = Auth(), size: int = 3
     ) -> None:
         self.settings = sentinel
-        ports = free_ports(6)
-        data_ports, sentinel_ports = ports[:3], ports[3:]
+        ports = free_ports(2 * size)
+        data_ports, sentinel_ports = ports[:size], ports[size:]
         common = {
             "PATH": os.environ["PATH"],
             "SENTINEL_HOSTS": " ".join(f"{LOOPBACK}:{p}" for p in sentinel_ports),
@@ -321,16 +329,17 @@ class SentinelSet:
                 START_TIMEOUT_S,
                 f"{replica.name}'s replication link to come up",
             )
+        others = len(self.sentinels) - 1
         for sentinel in self.sentinels:
             client = sentinel.client()
             # Sentinels find replicas through the master and each other through its hello channel.
             wait_until(
                 lambda client=client: (
-                    (state := client.sentinel_master(self.settings.master_name))["num-slaves"] == 2
-                    and state["num-other-sentinels"] == 2
+                    (state := client.sentinel_master(self.settings.master_name))["num-slaves"] == others
+                    and state["num-other-sentinels"] == others
                 ),
                 START_TIMEOUT_S,
-                f"{sentinel.name} to see 2 replicas and 2 other Sentinels",
+                f"{sentinel.name} to see {others} replicas and {others} other Sentinels",
             )
 
     def master_from_sentinels(self) -> Address | None:
@@ -348,6 +357,14 @@ class SentinelSet:
 
     def data_node_at(self, address: Address) -> Member:
         return next(node for node in self.data_nodes if node.address == address)
+
+    def promoted_instead_of(self, old: Address) -> Address | None:
+        """The master the Sentinels name once it is another than ``old`` and says it is master."""
+        master = self.master_from_sentinels()
+        if master is None or master == old:
+            return None
+        role = self.data_node_at(master).client(socket_timeout=1).info("replication")["role"]
+        return master if role == "master" else None
 
     def close(self) -> None:
         """Kill every process; never raises, so one failure cannot leave the others running."""

@@ -9,7 +9,7 @@ import hashlib
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,20 +36,13 @@ from tests.ha.conftest import (
     SentinelSet,
     failover_bound_s,
     free_ports,
+    poll,
     wait_until,
 )
 
 T = TypeVar("T")
 MASTER = TEST_SENTINEL.master_name
 AUTH_INCLUDE = "/run/secrets/perfstack/sentinel-auth.conf"
-
-
-def poll(check: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T | None:
-    """Like :func:`wait_until`, but None on timeout: the scenario records, the tests judge."""
-    try:
-        return wait_until(check, timeout, "", interval)
-    except AssertionError:
-        return None
 
 
 # --- the generated files -------------------------------------------------------------------------
@@ -280,14 +273,6 @@ class Failover:
     """The restarted old master got the last write acknowledged by the new master."""
 
 
-def _promoted(sentinel_set: SentinelSet, old: Address) -> Address | None:
-    master = sentinel_set.master_from_sentinels()
-    if master is None or master == old:
-        return None
-    role = sentinel_set.data_node_at(master).client(socket_timeout=1).info("replication")["role"]
-    return master if role == "master" else None
-
-
 def _missing_keys(client: redis.Redis, keys: list[str]) -> list[str]:
     pipe = client.pipeline(transaction=False)
     for key in keys:
@@ -308,7 +293,7 @@ def failover(sentinel_set: SentinelSet, first_boot: FirstBoot) -> Failover:
         killed_at = time.monotonic()
         old_node.kill()
         acks_before_kill = len(writer.acks)
-        new_master = poll(lambda: _promoted(sentinel_set, old_node.address), bound + 5)
+        new_master = poll(lambda: sentinel_set.promoted_instead_of(old_node.address), bound + 5)
         promoted_after = time.monotonic() - killed_at if new_master else None
         if new_master:
             poll(lambda: sum(a.master == new_master for a in writer.acks) >= 100, 20)
