@@ -104,9 +104,7 @@ def data_node_ready_check(port: int, password_file: str = PASSWORD_PATH) -> Heal
     answers PING all the same; a readiness that only pinged let the
     StatefulSet roll on until the master had no replica left (``NOREPLICAS``).
     """
-    return _redis_cli_check(
-        port, password_file, "info replication", "^(role:master|master_link_status:up)"
-    )
+    return _redis_cli_check(port, password_file, "info replication", "^(role:master|master_link_status:up)")
 
 
 class Redis(pulumi.ComponentResource):

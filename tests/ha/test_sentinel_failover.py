@@ -6,6 +6,7 @@ then the kill); each test states one thing about what was recorded.
 
 import dataclasses
 import hashlib
+import os
 import subprocess
 import threading
 import time
@@ -29,8 +30,10 @@ from components.redis.sentinel import (
 from components.redis.settings import RedisConfig
 from tests.conftest import require_tool
 from tests.ha.conftest import (
+    BOOTSTRAP,
     LOOPBACK,
     PASSWORD,
+    SHELL,
     TEST_SENTINEL,
     Address,
     SentinelSet,
@@ -152,6 +155,41 @@ def test_redis_sentinel_runs_the_generated_config(lone_sentinel: int) -> None:
 def test_sentinel_refuses_clients_without_the_password(lone_sentinel: int) -> None:
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(host=LOOPBACK, port=lone_sentinel).sentinel_masters()
+
+
+def test_a_restarted_sentinel_keeps_its_id_and_the_replicas_it_knew_but_its_master(tmp_path: Path) -> None:
+    # A master just failed away from is one of them: Sentinel turns it back into a replica only if
+    # it knows it; a copy that forgot it left it master alone.
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "redis-sentinel").write_text("#!/bin/sh\nexit 0\n")
+    (stub / "redis-sentinel").chmod(0o755)
+    nobody, master_port = free_ports(2)
+    template, conf = tmp_path / "sentinel.conf", tmp_path / "run.conf"
+    template.write_text(
+        render_sentinel_conf(TEST_SENTINEL, master_host=LOOPBACK, master_port=master_port, auth_include=None)
+    )
+    conf.write_text(
+        f"sentinel myid {'a' * 40}\n"
+        f"sentinel known-replica {MASTER} {LOOPBACK} 7001\n"
+        f"sentinel known-replica {MASTER} {LOOPBACK} {master_port}\n"
+        f"sentinel known-sentinel {MASTER} {LOOPBACK} 7002 {'b' * 40}\n"
+    )
+    env = {
+        "PATH": f"{stub}:{os.environ['PATH']}",
+        "SENTINEL_HOSTS": f"{LOOPBACK}:{nobody}",
+        "MY_HOST": LOOPBACK,
+        "FALLBACK_MASTER_HOST": LOOPBACK,
+        "FALLBACK_MASTER_PORT": str(master_port),
+        "CONF_PATH": str(template),
+        "SENTINEL_CONF": str(conf),
+    }
+    require_tool("redis-cli")
+    subprocess.run([*SHELL, str(BOOTSTRAP), "sentinel"], env=env, check=True, capture_output=True, timeout=30)
+    kept = [
+        line for line in conf.read_text().splitlines() if line.startswith(("sentinel myid", "sentinel known"))
+    ]
+    assert kept == [f"sentinel myid {'a' * 40}", f"sentinel known-replica {MASTER} {LOOPBACK} 7001"]
 
 
 # --- first boot ----------------------------------------------------------------------------------
