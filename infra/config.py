@@ -32,6 +32,9 @@ class StackConfig(ConfigModel):
 
     platform: Literal["docker", "kubernetes"]
     """Where the stack runs: `docker` (one host, staging) or `kubernetes` (production)."""
+    environment: Literal["production", "staging", "dev"] = "production"
+    """What the stack is for. `production` (the default, so a stack that does not say is held to the
+    strictest rules) requires `notifications.deadMansSwitch`; `staging` and `dev` leave it optional."""
     docker: DockerConfig = Field(default_factory=DockerConfig)
     """Docker host settings (platform docker)."""
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
@@ -60,6 +63,26 @@ class StackConfig(ConfigModel):
     """Trace sampling and storage."""
     load_generator: LoadGeneratorConfig | None = None
     """Platform docker: steady traffic through the router so the dashboards fill (the `dev` stack)."""
+
+    @model_validator(mode="after")
+    def _production_has_a_dead_mans_switch(self) -> "StackConfig":
+        # Without it nothing notices Prometheus or Alertmanager being down as a whole: every other
+        # alert goes through them, so in production that silence must be someone else's alarm.
+        if self.environment == "production" and self.notifications.dead_mans_switch is None:
+            raise_errors(
+                "StackConfig",
+                [
+                    config_error(
+                        "dead_mans_switch_required",
+                        "is required when environment is production: the Watchdog must reach a dead "
+                        "man's switch (set `notifications.deadMansSwitch: {repeatInterval: 1m}` and the "
+                        "secret `deadMansSwitchUrl`), or set `environment` to staging or dev",
+                        ("notifications", "deadMansSwitch"),
+                        None,
+                    )
+                ],
+            )
+        return self
 
     @model_validator(mode="after")
     def _sentinel_needs_kubernetes(self) -> "StackConfig":

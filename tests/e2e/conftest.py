@@ -56,7 +56,15 @@ from infra.mockrun import ProgramRun, set_path, stack_file_config
 from infra.render import config_files
 from tests.conftest import KNOWN_SECRETS, run_stack
 
-from .receivers import PAGERDUTY_PATH, SLACK_PATH, Delivery, Inbox, smtp_receiver, webhook_receiver
+from .receivers import (
+    DEAD_MANS_SWITCH_PATH,
+    PAGERDUTY_PATH,
+    SLACK_PATH,
+    Delivery,
+    Inbox,
+    smtp_receiver,
+    webhook_receiver,
+)
 from .scenarios import Fault, Oracle, Outcome, Phase, alertmanager_alerts, table, unexpected
 from .stack import E2eStack, LoadGenerator, query, running_stack, set_faults, start_prometheus
 
@@ -185,7 +193,11 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2eSession]:
         webhooks = stack.enter_context(webhook_receiver(inbox))
         smtp = stack.enter_context(smtp_receiver(inbox, *login))
         overrides = stack_overrides(smtp, f"{webhooks}{PAGERDUTY_PATH}")
-        secrets = {**KNOWN_SECRETS, "slackWebhookUrl": f"{webhooks}{SLACK_PATH}"}
+        secrets = {
+            **KNOWN_SECRETS,
+            "slackWebhookUrl": f"{webhooks}{SLACK_PATH}",
+            "deadMansSwitchUrl": f"{webhooks}{DEAD_MANS_SWITCH_PATH}",
+        }
         run = run_stack(STACK, overrides=overrides, secrets=secrets)
         config = stack_file_config(STACK)
         for dotted, value in overrides.items():

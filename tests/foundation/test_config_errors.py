@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from infra.loader import ConfigError
-from infra.mockrun import MockedResource, run_program
+from infra.mockrun import MockedResource, run_program, stack_file_config
 from tests.conftest import KNOWN_SECRETS
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
@@ -322,7 +322,7 @@ def test_all_problems_are_reported_at_once() -> None:
     assert {"redis.maxmemory", "redis.port"} <= {k.split(":")[0] for k in keys} | keys
 
 
-@pytest.mark.parametrize("secret", ["redisPassword", "grafanaAdminPassword"])
+@pytest.mark.parametrize("secret", ["redisPassword", "grafanaAdminPassword", "deadMansSwitchUrl"])
 def test_missing_secret_says_how_to_set_it(secret: str) -> None:
     given = {k: v for k, v in KNOWN_SECRETS.items() if k != secret}
     declared: list[MockedResource] = []
@@ -364,3 +364,32 @@ def test_sentinel_mode_on_docker_names_the_key() -> None:
         p.startswith("perfstack:redis.mode: sentinel needs platform kubernetes") for p in error.value.problems
     )
     assert declared == []
+
+
+def test_production_without_a_dead_mans_switch_is_refused_naming_the_key() -> None:
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program(
+            "production",
+            overrides={"notifications.deadMansSwitch": None},
+            secrets=KNOWN_SECRETS,
+            declared=declared,
+        )
+    assert any(
+        p.startswith("perfstack:notifications.deadMansSwitch: is required when environment is production")
+        for p in error.value.problems
+    ), error.value.problems
+    assert declared == []
+
+
+def test_a_stack_that_does_not_name_its_environment_is_held_to_production_rules() -> None:
+    with pytest.raises(ConfigError) as error:
+        run_program("staging", overrides={"environment": None}, secrets=KNOWN_SECRETS)
+    problems = error.value.problems
+    assert any(p.startswith("perfstack:notifications.deadMansSwitch: is required") for p in problems)
+
+
+@pytest.mark.parametrize("stack", ["staging", "dev"])
+def test_staging_and_dev_may_run_without_a_dead_mans_switch(stack: str) -> None:
+    assert "deadMansSwitch" not in stack_file_config(stack).get("notifications", {})
+    run_program(stack, secrets=KNOWN_SECRETS)
