@@ -23,6 +23,7 @@ from components.platform.telemetry import (
     FAMILY_LABEL,
     INFORM,
     INFRA_UP,
+    JAEGER_STORAGE_EXPORTER,
     MEAN_LATENCY,
     NOTIFY_LABEL,
     P50_LATENCY,
@@ -829,6 +830,19 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             f'Alertmanager has failed {{{{ $value | printf "%.3f" }}}} {{{{ $labels.integration }}}} '
             f"notifications per second for more than {cfg.monitoring_for}: alerts for that channel "
             "reach no one.",
+        ),
+        monitoring(
+            "JaegerSpansNotStored",
+            "tracing",
+            Severity.WARNING,
+            CHAT,
+            "sum by (service, instance) (rate(otelcol_exporter_send_failed_spans_total"
+            f'{{exporter="{JAEGER_STORAGE_EXPORTER}"}}[5m])) > 0',
+            f"Jaeger {instance} cannot store spans",
+            f'Jaeger at {instance} has failed to store {{{{ $value | printf "%.3f" }}}} spans per second for '
+            f"more than {cfg.monitoring_for}: those traces are lost. With badger, usually a full volume "
+            "(`tracing.storage.retention` bounds what it keeps, `jaeger.storageSize` what it can hold); with "
+            "Elasticsearch, the cluster.",
         ),
         monitoring(
             "AlertmanagerClusterMembersMissing",
