@@ -34,10 +34,28 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("malformed memory size", {"redis.maxmemory": "lots"}, "perfstack:redis.maxmemory", "kb, mb or gb"),
     ("zero memory size", {"redis.maxmemory": "0mb"}, "perfstack:redis.maxmemory", "positive number"),
     (
-        "maxmemory above an explicit container limit",
-        {"redis.maxmemory": "2gb", "redis.resources": {"memoryLimit": "768Mi"}},
+        "explicit container limit without room for a fork",
+        {"redis.resources": {"memoryLimit": "1Gi"}},
+        "perfstack:redis.resources.memoryLimit",
+        "must be at least 2.5 x maxmemory (1280Mi)",
+    ),
+    (
+        "maxmemory above an explicit container limit without persistence",
+        {
+            "redis.maxmemory": "512mb",
+            "redis.appendonly": False,
+            "redis.mode": "standalone",
+            "redis.replicas": 1,
+            "redis.resources": {"memoryLimit": "512Mi"},
+        },
         "perfstack:redis.resources.memoryLimit",
         "must be larger than maxmemory",
+    ),
+    (
+        "AOF and RDB snapshots together",
+        {"redis.rdbSnapshots": True},
+        "perfstack:redis.rdbSnapshots",
+        "choose it or appendonly, not both",
     ),
     (
         "replicas in standalone mode",
