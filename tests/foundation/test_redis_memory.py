@@ -125,7 +125,3 @@ def test_redis_lives_through_aof_rewrites_under_write_load_at_its_generated_limi
         assert writer.errors == [], writer.errors[:3]
         assert writer.written > 0, f"memory.failcnt {failcnt}"
         server.stop()
-
-
-def test_the_default_memory_limit_leaves_room_for_a_fork_to_copy_every_page() -> None:
-    assert RedisConfig(maxmemory="512mb").container_resources.memory_limit == "1280Mi"
