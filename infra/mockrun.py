@@ -45,6 +45,8 @@ class MockedResource:
     delete_before_replace: bool
     protect: bool
     dependencies: list[str]
+    ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
     state: dict[str, Any] = field(default_factory=dict)
     """What the mock provider returned (see `_RecordingMocks`), secrets unwrapped."""
 
@@ -158,6 +160,8 @@ class _RecordingMonitor(MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     protect=bool(request.protect),
                     dependencies=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
+                    retain_on_delete=bool(request.retainOnDelete),
                     state=_strip_secrets(self.resources[urn].state, (), []) if urn in self.resources else {},
                 )
             )

@@ -40,5 +40,6 @@ def create_platform(config: StackConfig) -> Platform:
             context=k8s.context,
             storage_class=k8s.storage_class,
             render_yaml_to_directory=k8s.render_yaml_to,
+            protect_data=k8s.protect_data,
         ),
     )

@@ -142,6 +142,12 @@ class KubernetesConfig(ConfigModel):
     `gateway.namespace`; many Gateway implementations run their proxies elsewhere."""
     render_yaml_to: str | None = None
     """Write manifests to this directory instead of applying them (the provider's `renderYamlToDirectory`)."""
+    protect_data: bool = True
+    """The engine refuses to delete or replace what holds data: the namespace (its deletion takes the
+    volume claims with it) and every StatefulSet with volumes (`protect`). A volume size change needs
+    no replace: the claims are expanded in place. Set `false` for the one `pulumi up` that must
+    replace a StatefulSet (a new `storageClass`, a changed `serviceName`; each of its replicas is
+    down meanwhile, the claims are kept) or before `pulumi destroy`, then set it back."""
 
     def ingress_peers(self) -> list[IngressPeer]:
         """The pods that reach the routed app services: ``ingressFrom``, or the Gateway's namespace."""
