@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.base import Platform
+from components.platform.registry import RegistryLogin
 from components.platform.spec import Deployed, HealthCheck, Workload, file_keys
 
 meta = k8s.meta.v1
@@ -41,11 +42,14 @@ class KubernetesPlatformArgs:
         context: str | None = None,
         storage_class: str | None = None,
         render_yaml_to_directory: str | None = None,
+        registry: RegistryLogin | None = None,
     ) -> None:
         self.namespace = namespace
         self.context = context
         self.storage_class = storage_class
         self.render_yaml_to_directory = render_yaml_to_directory
+        self.registry = registry
+        """A private registry's login: every pod pulls with it."""
 
 
 class KubernetesPlatform(Platform):
@@ -76,7 +80,21 @@ class KubernetesPlatform(Platform):
             ),
             opts=self.child_opts(self),
         )
+        self.pull_secret = self._pull_secret(args.registry) if args.registry else None
         self.register_outputs({"namespace": self.namespace.metadata.name})
+
+    def _pull_secret(self, registry: RegistryLogin) -> core.Secret:
+        """The registry login as a `kubernetes.io/dockerconfigjson` Secret in the namespace."""
+        return core.Secret(
+            "registry-credentials",
+            # Auto-named: a new password gives it a new name, so every pod template changes with it.
+            metadata=meta.ObjectMetaArgs(
+                namespace=self.namespace.metadata.name, labels={"app.kubernetes.io/part-of": "perfstack"}
+            ),
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": registry.docker_config_json()},
+            opts=self.child_opts(self),
+        )
 
     @property
     def namespace_name(self) -> str:
@@ -163,6 +181,9 @@ class KubernetesPlatform(Platform):
             ),
             spec=core.PodSpecArgs(
                 service_account_name=service_account,
+                image_pull_secrets=[core.LocalObjectReferenceArgs(name=self.pull_secret.metadata.name)]
+                if self.pull_secret
+                else None,
                 # Only workloads that call the API get a token mounted.
                 automount_service_account_token=service_account is not None,
                 security_context=core.PodSecurityContextArgs(
