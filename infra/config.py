@@ -16,6 +16,7 @@ from components.app.settings import (
 from components.grafana.settings import GrafanaConfig
 from components.jaeger.settings import JaegerConfig, TracingConfig
 from components.platform.addressing import AddressCollision, AddressPlan, instance_names
+from components.platform.registry import RegistryConfig
 from components.platform.settings import ConfigModel, config_error, duration_seconds, raise_errors
 from components.prometheus.alerts import AlertsConfig
 from components.prometheus.settings import PrometheusConfig
@@ -39,6 +40,10 @@ class StackConfig(ConfigModel):
     """Docker host settings (platform docker)."""
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     """Cluster settings (platform kubernetes)."""
+    registry: RegistryConfig | None = None
+    """A private registry to log in to when pulling images (both platforms), e.g. `{server:
+    registry.example.internal:5000, username: perfstack-pull}`; its password is the secret
+    `perfstack:registryPassword`. Unset pulls without a login."""
     kill_switch: bool = False
     """Emergency rollback: every feature flag off, `DISABLE_ALL_OPTIMIZATIONS=true`, every canary weight 0."""
     services: Services = Field(default_factory=dict)

@@ -39,7 +39,7 @@ JAEGER_NAME = "jaeger"
 def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
     """Declare every resource of the stack and export what operators need."""
     environment = pulumi.get_stack()
-    platform = create_platform(config)
+    platform = create_platform(config, secrets)
     redis = Redis("redis", RedisArgs(config=config.redis, password=secrets.redis_password, platform=platform))
 
     routed: list[RoutedService] = []

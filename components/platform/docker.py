@@ -9,6 +9,7 @@ import pulumi_docker as docker
 from components.platform.addressing import DEFAULT_SUBNET, AddressPlan, instance_names
 from components.platform.base import Platform
 from components.platform.images import IMAGES
+from components.platform.registry import RegistryLogin
 from components.platform.settings import memory_bytes
 from components.platform.spec import Deployed, Workload
 
@@ -30,6 +31,7 @@ class DockerPlatformArgs:
         host: str | None = None,
         publish_addresses: Mapping[str, str] | None = None,
         subnet: str = DEFAULT_SUBNET,
+        registry: RegistryLogin | None = None,
     ) -> None:
         self.stack = stack
         self.host = host
@@ -37,6 +39,8 @@ class DockerPlatformArgs:
         """Host address each workload's published ports bind to, by workload name; loopback for
         any other (nothing is published on every interface unless asked for)."""
         self.subnet = subnet
+        self.registry = registry
+        """A private registry's login: the engine pulls with it."""
 
 
 class DockerPlatform(Platform):
@@ -66,7 +70,20 @@ class DockerPlatform(Platform):
         self._plan = AddressPlan.of(args.subnet)
         self._fixed: dict[IPv4Address, str] = {}
         self._init_image: docker.RemoteImage | None = None
-        self._provider = docker.Provider("docker", host=args.host, opts=pulumi.ResourceOptions(parent=self))
+        self._provider = docker.Provider(
+            "docker",
+            host=args.host,
+            registry_auth=[
+                docker.ProviderRegistryAuthArgs(
+                    address=args.registry.server,
+                    username=args.registry.username,
+                    password=pulumi.Output.secret(args.registry.password),
+                )
+            ]
+            if args.registry
+            else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.network = docker.Network(
             "network",
             name=self._prefix,

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.base import Platform
+from components.platform.registry import RegistryLogin
 from components.platform.spec import Deployed, HealthCheck, Workload, file_keys
 
 meta = k8s.meta.v1
@@ -57,12 +58,15 @@ class KubernetesPlatformArgs:
         storage_class: str | None = None,
         render_yaml_to_directory: str | None = None,
         protect_data: bool = True,
+        registry: RegistryLogin | None = None,
     ) -> None:
         self.namespace = namespace
         self.context = context
         self.storage_class = storage_class
         self.render_yaml_to_directory = render_yaml_to_directory
         self.protect_data = protect_data
+        self.registry = registry
+        """A private registry's login: every pod pulls with it."""
 
 
 class KubernetesPlatform(Platform):
@@ -94,7 +98,21 @@ class KubernetesPlatform(Platform):
             # Deleting the namespace deletes the claims in it.
             opts=self.child_opts(self, protect=args.protect_data),
         )
+        self.pull_secret = self._pull_secret(args.registry) if args.registry else None
         self.register_outputs({"namespace": self.namespace.metadata.name})
+
+    def _pull_secret(self, registry: RegistryLogin) -> core.Secret:
+        """The registry login as a `kubernetes.io/dockerconfigjson` Secret in the namespace."""
+        return core.Secret(
+            "registry-credentials",
+            # Auto-named: a new password gives it a new name, so every pod template changes with it.
+            metadata=meta.ObjectMetaArgs(
+                namespace=self.namespace.metadata.name, labels={"app.kubernetes.io/part-of": "perfstack"}
+            ),
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": registry.docker_config_json()},
+            opts=self.child_opts(self),
+        )
 
     @property
     def namespace_name(self) -> str:
@@ -181,6 +199,9 @@ class KubernetesPlatform(Platform):
             ),
             spec=core.PodSpecArgs(
                 service_account_name=service_account,
+                image_pull_secrets=[core.LocalObjectReferenceArgs(name=self.pull_secret.metadata.name)]
+                if self.pull_secret
+                else None,
                 # Only workloads that call the API get a token mounted.
                 automount_service_account_token=service_account is not None,
                 security_context=core.PodSecurityContextArgs(

@@ -314,6 +314,24 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "perfstack:notifications.pagerduty.url",
         "not an http(s) URL",
     ),
+    (
+        "registry server given as a URL",
+        {"registry": {"server": "https://registry.example.internal/v2", "username": "pull"}},
+        "perfstack:registry.server",
+        "a host name with an optional port",
+    ),
+    (
+        "registry user name with a colon",
+        {"registry": {"server": "registry.example.internal:5000", "username": "pull:er"}},
+        "perfstack:registry.username",
+        "without ':'",
+    ),
+    (
+        "registry without a user name",
+        {"registry": {"server": "registry.example.internal"}},
+        "perfstack:registry.username",
+        "required",
+    ),
 ]
 
 
@@ -347,6 +365,22 @@ def test_missing_secret_says_how_to_set_it(secret: str) -> None:
     with pytest.raises(ConfigError) as error:
         run_program("production", secrets=given, placeholder_secrets=False, declared=declared)
     assert f"pulumi config set --secret perfstack:{secret} <value> --stack production" in str(error.value)
+    assert declared == []
+
+
+def test_a_registry_without_its_password_says_how_to_set_it() -> None:
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program(
+            "production",
+            overrides={"registry": {"server": "registry.example.internal:5000", "username": "pull"}},
+            secrets=KNOWN_SECRETS,
+            placeholder_secrets=False,
+            declared=declared,
+        )
+    assert "pulumi config set --secret perfstack:registryPassword <value> --stack production" in str(
+        error.value
+    )
     assert declared == []
 
 
