@@ -74,12 +74,13 @@ class AppService(pulumi.ComponentResource):
     one track's version or flags never touches the other, and so that a
     traffic weight change touches only the router.
     Outputs: ``hosts``, track name to the host other workloads use; ``addresses``,
-    track name to the address of each replica the router connects to (fixed
-    IPs on Docker, so that it can keep connections open; the host elsewhere).
+    track name to what the router connects to: each replica's container name on
+    Docker (a new name with every replacement, so the router's config follows
+    it), the host elsewhere.
     """
 
     hosts: dict[Track, str]
-    addresses: dict[Track, tuple[str, ...]]
+    addresses: dict[Track, tuple[pulumi.Input[str], ...]]
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("perfstack:app:Service", name, None, opts)
@@ -124,6 +125,6 @@ class AppService(pulumi.ComponentResource):
             replicas=config.replicas,
             labels={TRACK_LABEL: track},
             writable_dirs=("/tmp",),
-            # The router holds keep-alive connections to each replica's address.
-            fixed_address=True,
+            # A flag or version change must never leave the track without a running replica.
+            rolling=True,
         )

@@ -112,6 +112,8 @@ class KubernetesPlatform(Platform):
         )
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+        if workload.live_file is not None:
+            raise ValueError(f"{workload.name}: live files are a Docker platform feature (use files here)")
         created: list[pulumi.Resource] = []
         volumes: list[core.VolumeArgs] = []
         mounts: list[core.VolumeMountArgs] = []

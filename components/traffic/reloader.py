@@ -25,35 +25,12 @@ sort, pgrep, getent where present), so the tests run them as they run in the
 containers.
 """
 
-APPLIED_SUFFIX = ".applied"
-"""The acknowledgement file next to the config: the SHA-256 of the content nginx runs with."""
+from components.platform.live_file import APPLIED_SUFFIX, WRITER
+
+__all__ = ["APPLIED_SUFFIX", "POLL_SECONDS", "RELOADER", "WRITER"]
 
 POLL_SECONDS = 1
 """How often the reloader looks for a new config or a moved upstream address."""
-
-WRITER = r"""
-set -eu
-new=$1 target=$2 timeout=$3
-ack="$target.applied"
-want=$(sha256sum "$new" | cut -d' ' -f1)
-# No acknowledgement yet: no router has run on this volume, and the one that
-# starts next reads the file as it starts.
-waits=yes
-[ -e "$ack" ] || waits=no
-cp "$new" "$target.tmp"
-mv -f "$target.tmp" "$target"
-[ "$waits" = yes ] || exit 0
-waited=0
-until [ "$(cat "$ack" 2>/dev/null || true)" = "$want" ]; do
-    if [ "$waited" -ge "$timeout" ]; then
-        echo "the router has not applied the new config after ${timeout}s (see its log): stopping here" >&2
-        exit 1
-    fi
-    sleep 1
-    waited=$((waited + 1))
-done
-echo "the router serves config $want"
-"""
 
 RELOADER = r"""
 set -u
