@@ -9,9 +9,9 @@ import pulumi_docker as docker
 from components.platform.addressing import DEFAULT_SUBNET, AddressPlan, instance_names
 from components.platform.base import Platform
 from components.platform.images import IMAGES
+from components.platform.live_file import WRITER
 from components.platform.settings import memory_bytes
 from components.platform.spec import Deployed, Workload
-from components.platform.live_file import WRITER
 
 SHUTDOWN_GRACE_SECONDS = 30
 """Seconds a rolling container has, after its drain, to finish open requests before it is killed."""

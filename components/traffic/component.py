@@ -27,7 +27,6 @@ from components.traffic.nginx_conf import (
     httproute_spec,
     render_nginx_conf,
 )
-
 from components.traffic.reloader import RELOADER
 
 NGINX_UID = 101  # the official image's `nginx` user
