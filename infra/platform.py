@@ -29,7 +29,6 @@ def create_platform(config: StackConfig) -> Platform:
                     ROUTER: config.docker.publish_address,
                     **dict.fromkeys(UI_WORKLOADS, config.docker.ui_address),
                 },
-                subnet=config.docker.subnet,
             ),
         )
     k8s = config.kubernetes

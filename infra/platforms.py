@@ -6,7 +6,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from components.platform.addressing import DEFAULT_SUBNET, parse_subnet
 from components.platform.settings import ConfigModel
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -89,12 +88,6 @@ class DockerConfig(ConfigModel):
     own, and Alertmanager's API creates and deletes silences. A port set to null is not published."""
     ports: DockerPorts = Field(default_factory=DockerPorts)
     """Published host ports."""
-    subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET
-    """IPv4 subnet (/16 to /24) of the stack's Docker network. Docker assigns addresses from its lower
-    half; each app container gets a fixed address in the upper half, derived from its name, so the
-    router keeps connections to it across a replace. Change it if it clashes with a network the host
-    already uses, and give each stack on one Docker host its own (changing it recreates every
-    container)."""
 
 
 class GatewayRef(ConfigModel):

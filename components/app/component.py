@@ -86,8 +86,13 @@ class AppService(pulumi.ComponentResource):
         super().__init__("perfstack:app:Service", name, None, opts)
         self.hosts = {}
         self.addresses = {}
-        for track in running_tracks(args.service):
-            deployed = args.platform.deploy(self._workload(name, track, args), parent=self)
+        # The canary rolls first and the stable track only once the canary's replicas are up:
+        # a change to both (a flag, the kill switch) is proven on the canary before the stable
+        # track is touched, and the two never roll at the same time.
+        after: tuple[pulumi.Resource, ...] = ()
+        for track in sorted(running_tracks(args.service), key=lambda t: t != "canary"):
+            deployed = args.platform.deploy(self._workload(name, track, args), parent=self, after=after)
+            after = deployed.resources
             self.hosts[track] = deployed.host
             self.addresses[track] = deployed.addresses or (deployed.host,)
         self.register_outputs({"hosts": self.hosts})

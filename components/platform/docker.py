@@ -1,12 +1,10 @@
 """Runs workloads as containers on one Docker host (the staging platform)."""
 
-from collections.abc import Callable, Mapping
-from ipaddress import IPv4Address
+from collections.abc import Callable, Mapping, Sequence
 
 import pulumi
 import pulumi_docker as docker
 
-from components.platform.addressing import DEFAULT_SUBNET, AddressPlan, instance_names
 from components.platform.base import Platform
 from components.platform.images import IMAGES
 from components.platform.live_file import WRITER
@@ -36,14 +34,12 @@ class DockerPlatformArgs:
         stack: str,
         host: str | None = None,
         publish_addresses: Mapping[str, str] | None = None,
-        subnet: str = DEFAULT_SUBNET,
     ) -> None:
         self.stack = stack
         self.host = host
         self.publish_addresses = dict(publish_addresses or {})
         """Host address each workload's published ports bind to, by workload name; loopback for
         any other (nothing is published on every interface unless asked for)."""
-        self.subnet = subnet
 
 
 class DockerPlatform(Platform):
@@ -60,10 +56,6 @@ class DockerPlatform(Platform):
     one-shot container that waits for the workload to apply it, so the
     workload itself is not replaced (the router's config).
 
-    The network has an explicit subnet (``addressing.py``): Docker allocates
-    from its lower half, and workloads with ``fixed_address`` get an address
-    derived from their name in the upper half, the same after every replace.
-
     Docker creates a named volume owned by root unless the image has a
     directory at the mount path to copy ownership from, so a workload that
     runs unprivileged could not write to it. Before such a workload starts, a
@@ -77,21 +69,12 @@ class DockerPlatform(Platform):
         super().__init__("perfstack:platform:Docker", name, None, opts)
         self._args = args
         self._prefix = f"perfstack-{args.stack}"
-        self._plan = AddressPlan.of(args.subnet)
-        self._fixed: dict[IPv4Address, str] = {}
         self._init_image: docker.RemoteImage | None = None
         self._provider = docker.Provider("docker", host=args.host, opts=pulumi.ResourceOptions(parent=self))
         self.network = docker.Network(
             "network",
             name=self._prefix,
             driver="bridge",
-            ipam_configs=[
-                docker.NetworkIpamConfigArgs(
-                    subnet=str(self._plan.subnet),
-                    ip_range=str(self._plan.dynamic_range),
-                    gateway=str(self._plan.gateway),
-                )
-            ],
             # Its fixed name clashes with create-before-delete, like the containers' names.
             opts=self._child_opts(self, delete_before_replace=True),
         )
@@ -110,16 +93,6 @@ class DockerPlatform(Platform):
 
     def _container_name(self, name: str, index: int, replicas: int) -> str:
         return f"{self._prefix}-{name}" + (f"-{index}" if replicas > 1 else "")
-
-    def _fixed_addresses(self, workload: Workload) -> list[IPv4Address]:
-        """Each replica's fixed address, checked against every address given out so far."""
-        assigned = self._plan.assign(instance_names(workload.name, workload.replicas))
-        for name, address in assigned.items():
-            other = self._fixed.get(address)
-            if other is not None and other != name:
-                raise self._plan.collision(other, name, address)
-            self._fixed[address] = name
-        return list(assigned.values())
 
     def _image(self, workload: Workload, parent: pulumi.Resource) -> pulumi.Output[str]:
         """The image id the workload's containers run: a pulled image's, or a built image's
@@ -141,7 +114,9 @@ class DockerPlatform(Platform):
             opts=self._child_opts(parent),
         ).repo_digest
 
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+    def deploy(
+        self, workload: Workload, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+    ) -> Deployed:
         image = self._image(workload, parent)
         volumes = [
             docker.Volume(
@@ -151,22 +126,17 @@ class DockerPlatform(Platform):
             )
             for volume in workload.volumes
         ]
-        addresses = self._fixed_addresses(workload) if workload.fixed_address else []
         init = [self._volume_init(workload, parent, volumes)] if volumes else []
         if workload.live_file is not None:
             init.append(self._live_file_writer(workload, parent, volumes, init))
         containers = [
-            self._container(
-                workload, parent, image, volumes, index, addresses[index] if addresses else None, init
-            )
+            self._container(workload, parent, image, volumes, index, [*after, *init])
             for index in range(workload.replicas)
         ]
         return Deployed(
             host=self.address(workload.name),
             resources=(*volumes, *init, *containers),
-            addresses=tuple(c.name for c in containers)
-            if workload.rolling
-            else tuple(str(a) for a in addresses),
+            addresses=tuple(c.name for c in containers) if workload.rolling else (),
         )
 
     def _live_file_writer(
@@ -273,8 +243,7 @@ class DockerPlatform(Platform):
         image: pulumi.Output[str],
         volumes: list[docker.Volume],
         index: int,
-        fixed_address: IPv4Address | None,
-        after: list[docker.Container],
+        after: Sequence[pulumi.Resource],
     ) -> docker.Container:
         suffix = f"-{index}" if workload.replicas > 1 else ""
         labels = dict(workload.standard_labels)
@@ -314,7 +283,6 @@ class DockerPlatform(Platform):
                     # the fixed container name as an alias (Prometheus scrapes each replica by it).
                     aliases=[workload.name]
                     + ([self._container_name(workload.name, index, workload.replicas)] if rolling else []),
-                    ipv4_address=str(fixed_address) if fixed_address else None,
                 )
             ],
             ports=[
@@ -356,7 +324,7 @@ class DockerPlatform(Platform):
             wait=True if rolling and workload.health else None,
             wait_timeout=HEALTHY_TIMEOUT_SECONDS if rolling and workload.health else None,
             destroy_grace_seconds=workload.drain_seconds + SHUTDOWN_GRACE_SECONDS if rolling else None,
-            opts=self._child_opts(parent, delete_before_replace=not rolling, depends_on=after),
+            opts=self._child_opts(parent, delete_before_replace=not rolling, depends_on=list(after)),
         )
 
 

@@ -14,6 +14,8 @@ the per-pod names ``<name>-<ordinal>.<name>-headless`` that peers (Sentinels,
 Alertmanagers) use to find each other while they start.
 """
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -111,7 +113,9 @@ class KubernetesPlatform(Platform):
             name=name, namespace=self.namespace.metadata.name, labels=self.labels(workload)
         )
 
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+    def deploy(
+        self, workload: Workload, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+    ) -> Deployed:
         if workload.live_file is not None:
             raise ValueError(f"{workload.name}: live files are a Docker platform feature (use files here)")
         created: list[pulumi.Resource] = []
@@ -237,7 +241,7 @@ class KubernetesPlatform(Platform):
                         ]
                         or None,
                     ),
-                    opts=self.child_opts(parent),
+                    opts=self.child_opts(parent, depends_on=list(after)),
                 )
             )
         else:
@@ -256,7 +260,7 @@ class KubernetesPlatform(Platform):
                         ),
                         template=template,
                     ),
-                    opts=self.child_opts(parent),
+                    opts=self.child_opts(parent, depends_on=list(after)),
                 )
             )
         if workload.replicas > 1:

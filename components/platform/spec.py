@@ -177,11 +177,6 @@ class Workload:
     labels: dict[str, str] = field(default_factory=dict)
     stable_identity: bool = False
     """Replicas keep their names across restarts (a StatefulSet even without volumes)."""
-    fixed_address: bool = False
-    """Each replica keeps one network address when its container is replaced (Docker: an IP derived
-    from its name, see ``addressing.py``), so a proxy can hold connections to literal addresses.
-
-    Kubernetes ignores it: a Service's address is stable already."""
     rolling: bool = False
     """Replace the workload create-before-delete, so it always has a running replica (Docker: a
     generated container name, the new container healthy before the old one is deleted and drained
@@ -216,9 +211,8 @@ class Deployed:
     host: str
     resources: tuple[pulumi.Resource, ...]
     addresses: tuple[pulumi.Input[str], ...] = ()
-    """The fixed address of each replica, in order, where the platform gives them (Docker, for
-    ``Workload.fixed_address``), or each replica's container name (Docker, ``Workload.rolling``);
-    empty where ``host`` is the stable way in."""
+    """Each replica's container name, in order, where a proxy must name replicas one by one (Docker,
+    ``Workload.rolling``); empty where ``host`` is the stable way in."""
 
 
 def file_keys(paths: Iterable[str]) -> dict[str, str]:

@@ -35,8 +35,6 @@ from typing import Any
 
 from components.platform.settings import COOKIE_NAME_PATTERN, PATH_PREFIX_PATTERN, SERVICE_NAME_PATTERN
 
-NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
-"""Where the router container expects the rendered file (the nginx image's default -c)."""
 DEFAULT_LISTEN_PORT = 8080
 """Port the router listens on: unprivileged, so nginx need not bind as root."""
 NGINX_HEALTH_PATH = "/nginx-health"

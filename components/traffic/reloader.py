@@ -1,36 +1,24 @@
-"""Two small POSIX shell programs that let the Docker router take a new nginx.conf without a restart.
+"""The Docker router's entrypoint: runs nginx and takes a new nginx.conf without a restart.
 
 Every property of a Docker container forces its replacement, and the router
 publishes a fixed host port, so a new config delivered as part of the
 container would mean: stop the only router, then start another. Instead the
-config lives in a Docker volume:
+config is a ``LiveFile`` in a volume, written by a one-shot container
+(``components/platform/live_file.py``), and ``RELOADER`` runs nginx and,
+every second, compares the file's digest and the addresses each upstream
+server name resolves to with what nginx last loaded. On a change it runs
+``nginx -t``, sends the master SIGHUP (a graceful reload: old workers finish
+their requests), waits for a new worker, and writes the file's SHA-256 to
+``<file>.applied``, which the writer waits for. A config nginx refuses is
+never acknowledged, so the deployment stops there while the old config keeps
+serving. A name that moved (a restarted app container may get another
+address) is picked up by the same reload.
 
-- ``WRITER`` runs once per config version in a one-shot container that mounts
-  the volume. It moves the new file into place atomically, then waits until
-  the router acknowledges that exact content (its SHA-256 in ``<file>.applied``)
-  and exits non-zero if that does not happen in time. Pulumi waits for it, so
-  nothing declared after it (and no old app container, which Pulumi deletes
-  last) goes before the router serves the new config.
-- ``RELOADER`` is the router container's entrypoint: it runs nginx and, every
-  second, compares the file's digest and the address each upstream server name
-  resolves to with what nginx last loaded. On a change it runs ``nginx -t``,
-  sends the master SIGHUP (a graceful reload: old workers finish their
-  requests), waits for a new worker, and writes the acknowledgement. A config
-  nginx refuses is never acknowledged, so the deployment stops there while the
-  old config keeps serving. A name that moved (a restarted app container may
-  get another address) is picked up by the same reload.
-
-Both use only what busybox and Debian both have (sh, sha256sum, cut, sed,
-sort, pgrep, getent where present), so the tests run them as they run in the
-containers.
+It uses only busybox applets that Alpine's busybox (the nginx image) and
+Debian's both have: sh, sha256sum, cut, sed, sort, nslookup, sleep, mv. No
+pgrep (not in Debian's) and no getent (not busybox): the tests run it, and the
+writer, under Debian's busybox with nothing else on PATH but nginx.
 """
-
-from components.platform.live_file import APPLIED_SUFFIX, WRITER
-
-__all__ = ["APPLIED_SUFFIX", "POLL_SECONDS", "RELOADER", "WRITER"]
-
-POLL_SECONDS = 1
-"""How often the reloader looks for a new config or a moved upstream address."""
 
 RELOADER = r"""
 set -u
@@ -38,13 +26,18 @@ conf=$1
 poll=${2:-1}
 ack="$conf.applied"
 digest() { sha256sum "$conf" | cut -d' ' -f1; }
-# Every upstream server name with the first address it resolves to now.
+# Every upstream server name with the addresses it resolves to now, asked of the DNS server nginx
+# uses (Docker's); a literal address needs no lookup.
+addresses() { nslookup "$1" 2>/dev/null | sed -n '/^Name:/,$s/^Address:* *//p' | sort; }
 resolved() {
     sed -n 's/^ *server \([^ ;:]*\):[0-9][0-9]*[ ;].*$/\1/p' "$conf" | sort -u | while read -r host; do
-        echo "$host $(getent hosts "$host" 2>/dev/null | sed -n '1s/ .*//p')"
+        case $host in
+        *[!0-9.]*) echo "$host" $(addresses "$host") ;;
+        esac
     done
 }
-workers() { pgrep -P "$master" | sort; }
+# The master's children: the 4th field of /proc/<pid>/stat is the parent (the 2nd may hold spaces).
+workers() { sed -n "s/^\([0-9]*\) (.*) . $master .*/\1/p" /proc/[0-9]*/stat 2>/dev/null | sort; }
 acknowledge() {
     echo "$1" > "$ack.tmp"
     mv -f "$ack.tmp" "$ack"

@@ -1,10 +1,12 @@
 """A weight change and a flag change on Docker fail no request under load (issue 20, finding 8).
 
 Real nginx run by the router container's own entrypoint (``RELOADER``), the
-config delivered by the one-shot writer's own script (``WRITER``), and the real
-demo app as the tracks, each a process on loopback. The steps are the ones the
-Pulumi program makes the engine take (tests/foundation/test_docker_replacement.py
-holds the resource options that make them so):
+config delivered by the one-shot writer's own script (``WRITER``), both under
+busybox sh with only busybox applets (and nginx) on PATH, as in the Alpine
+images, and the real demo app as the tracks, each a process on loopback. The
+steps are the ones the Pulumi program makes the engine take
+(tests/foundation/test_program.py and tests/traffic/test_app_track_rollout.py
+hold the resource options that make them so):
 
 - weight change: only the writer is replaced; it returns once the running
   router serves the new file. The router container stays.
@@ -28,8 +30,10 @@ from pathlib import Path
 
 import pytest
 
+from components.platform.live_file import APPLIED_SUFFIX, WRITER
 from components.traffic.nginx_conf import TRACK_HEADER, RouteTarget, render_nginx_conf
-from components.traffic.reloader import APPLIED_SUFFIX, RELOADER, WRITER
+from components.traffic.reloader import RELOADER
+from tests.conftest import require_tool
 from tests.traffic.conftest import LOOPBACK, free_port, nginx_binary
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -80,11 +84,23 @@ class App:
         self.process.wait(timeout=DRAIN_SECONDS + 30)
 
 
+def busybox_path(directory: Path) -> str:
+    """A PATH of busybox's applets and nginx alone: what the scripts may use in the Alpine images."""
+    busybox = require_tool("busybox")
+    directory.mkdir()
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        (directory / applet).symlink_to(busybox)
+    (directory / "nginx").symlink_to(nginx_binary())
+    return str(directory)
+
+
 class Router:
     """The router container: its config volume (a directory) and its entrypoint script."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.path = busybox_path(directory / "bin")
         self.volume = directory / "volume"
         self.volume.mkdir()
         self.conf = self.volume / "nginx.conf"
@@ -111,7 +127,8 @@ class Router:
         upload = self.directory / f"upload-{self.writes}.conf"
         upload.write_text(conf)
         return subprocess.run(
-            ["sh", "-c", WRITER, "writer", str(upload), str(self.conf), str(timeout)],
+            [f"{self.path}/sh", "-c", WRITER, "writer", str(upload), str(self.conf), str(timeout)],
+            env={"PATH": self.path},
             capture_output=True,
             text=True,
             timeout=timeout + 10,
@@ -119,11 +136,10 @@ class Router:
         )
 
     def start(self) -> None:
-        nginx_dir = str(Path(nginx_binary()).parent)
         log = (self.directory / "router.log").open("wb")
         self.process = subprocess.Popen(
-            ["sh", "-c", RELOADER, "router", str(self.conf), "0.2"],
-            env={"PATH": f"{nginx_dir}:{os.environ['PATH']}"},
+            [f"{self.path}/sh", "-c", RELOADER, "router", str(self.conf), "0.2"],
+            env={"PATH": self.path},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
