@@ -1,6 +1,7 @@
 """Runs workloads as containers on one Docker host (the staging platform)."""
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_docker as docker
@@ -159,7 +160,8 @@ class DockerPlatform(Platform):
                 f"{workload.name}: live_file names volume {live.volume!r}, which it does not have"
             )
         volume = volumes[workload.volumes.index(spec)]
-        upload = "/run/perfstack/new"
+        # Named like the live file, so `python -m infra render` shows it under its own name.
+        upload = f"/run/perfstack/{PurePosixPath(live.path).name}"
         writer = docker.Container(
             f"{workload.name}-config-writer",
             name=f"{self._prefix}-{workload.name}-config-writer",
