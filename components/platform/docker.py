@@ -153,7 +153,7 @@ class DockerPlatform(Platform):
         non-zero when the workload does not acknowledge the content in time, and the program then
         fails the deployment before the engine deletes anything it replaced."""
         live = workload.live_file
-        assert live is not None and self._init_image is not None
+        assert live is not None
         spec = next((v for v in workload.volumes if v.name == live.volume), None)
         if spec is None:
             raise ValueError(
@@ -165,7 +165,7 @@ class DockerPlatform(Platform):
         writer = docker.Container(
             f"{workload.name}-config-writer",
             name=f"{self._prefix}-{workload.name}-config-writer",
-            image=self._init_image.image_id,
+            image=self._busybox(),
             command=["sh", "-c", WRITER, "writer", upload, live.path, str(live.timeout_seconds)],
             uploads=[docker.ContainerUploadArgs(file=upload, content=live.content, permissions="0444")],
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=spec.mount_path)],
@@ -190,13 +190,11 @@ class DockerPlatform(Platform):
         self, workload: Workload, parent: pulumi.Resource, volumes: list[docker.Volume]
     ) -> docker.Container:
         """A container that runs once, before the workload, and gives its volumes to the workload's user."""
-        self._ensure_init_image()
         owner = f"{workload.run_as_user}:{workload.run_as_user}"
-        assert self._init_image is not None
         return docker.Container(
             f"{workload.name}-volume-init",
             name=f"{self._prefix}-{workload.name}-volume-init",
-            image=self._init_image.image_id,
+            image=self._busybox(),
             # Only the volume's root: it is new and empty when this runs, and a
             # recursive chown would need more than CAP_CHOWN to read into the
             # workload's own private directories on a re-run.
@@ -223,7 +221,8 @@ class DockerPlatform(Platform):
             opts=self._child_opts(parent, delete_before_replace=True),
         )
 
-    def _ensure_init_image(self) -> None:
+    def _busybox(self) -> pulumi.Output[str]:
+        """The image id of busybox, which the one-shot containers run (pulled once per stack)."""
         if self._init_image is None:
             self._init_image = docker.RemoteImage(
                 "volume-init-image",
@@ -231,6 +230,7 @@ class DockerPlatform(Platform):
                 keep_locally=True,
                 opts=self._child_opts(self),
             )
+        return self._init_image.image_id
 
     def _env(self, workload: Workload, index: int) -> dict[str, str]:
         env = dict(workload.env)
