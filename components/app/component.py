@@ -89,12 +89,16 @@ class AppService(pulumi.ComponentResource):
         # The canary rolls first and the stable track only once the canary's replicas are up:
         # a change to both (a flag, the kill switch) is proven on the canary before the stable
         # track is touched, and the two never roll at the same time.
+        tracks = running_tracks(args.service)
         after: tuple[pulumi.Resource, ...] = ()
-        for track in sorted(running_tracks(args.service), key=lambda t: t != "canary"):
+        for track in sorted(tracks, key=lambda t: t != "canary"):
             deployed = args.platform.deploy(self._workload(name, track, args), parent=self, after=after)
             after = deployed.resources
             self.hosts[track] = deployed.host
             self.addresses[track] = deployed.addresses or (deployed.host,)
+        # Outputs list the stable track first whatever the rollout order: Prometheus' scrape config
+        # follows them, and a new order would replace Prometheus' container on Docker.
+        self.hosts = {track: self.hosts[track] for track in tracks}
         self.register_outputs({"hosts": self.hosts})
 
     @staticmethod

@@ -5,7 +5,10 @@ the router's config lists each container by that name, so a replaced container c
 with a new config. The canary rolls before the stable track, never at the same time.
 """
 
+import yaml
+
 from infra.mockrun import MockedResource, ProgramRun
+from infra.render import config_files
 from tests.conftest import run_stack
 
 CONTAINER = "docker:index/container:Container"
@@ -64,3 +67,12 @@ def test_the_stable_track_rolls_only_after_the_canary_on_kubernetes(production: 
     stable, canary = production.get(DEPLOYMENT, "api-stable"), production.get(DEPLOYMENT, "api-canary")
 
     assert canary.urn in stable.dependencies
+
+
+def test_prometheus_scrapes_the_stable_track_first_though_the_canary_rolls_first(staging: ProgramRun) -> None:
+    # The order the release before generated names wrote: another one changes Prometheus' config
+    # file and so replaces its container on the first `pulumi up` after upgrading.
+    config = yaml.safe_load(config_files(staging)["prometheus/prometheus.yml"])
+    (app,) = [job for job in config["scrape_configs"] if job["job_name"] == "app"]
+
+    assert [group["targets"] for group in app["static_configs"]] == [["api-stable:8080"], ["api-canary:8080"]]
