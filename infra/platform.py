@@ -29,6 +29,7 @@ def create_platform(config: StackConfig) -> Platform:
                     ROUTER: config.docker.publish_address,
                     **dict.fromkeys(UI_WORKLOADS, config.docker.ui_address),
                 },
+                subnet=config.docker.subnet,
             ),
         )
     k8s = config.kubernetes

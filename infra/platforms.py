@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from components.platform.addressing import DEFAULT_SUBNET, parse_subnet
 from components.platform.settings import ConfigModel
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -88,6 +89,11 @@ class DockerConfig(ConfigModel):
     own, and Alertmanager's API creates and deletes silences. A port set to null is not published."""
     ports: DockerPorts = Field(default_factory=DockerPorts)
     """Published host ports."""
+    subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET
+    """IPv4 subnet (/16 to /24) of the stack's Docker network: choose one that does not clash with a
+    network the host already reaches (its LANs, a VPN). Docker hands out container addresses from its
+    lower half. Give each stack on one Docker host its own; changing it replaces the network and every
+    container with it (volumes are kept)."""
 
 
 class GatewayRef(ConfigModel):

@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 import pulumi
 import pulumi_docker as docker
 
+from components.platform.addressing import DEFAULT_SUBNET, dynamic_range, gateway, parse_subnet
 from components.platform.base import Platform
 from components.platform.images import IMAGES
 from components.platform.live_file import WRITER
@@ -35,12 +36,14 @@ class DockerPlatformArgs:
         stack: str,
         host: str | None = None,
         publish_addresses: Mapping[str, str] | None = None,
+        subnet: str = DEFAULT_SUBNET,
     ) -> None:
         self.stack = stack
         self.host = host
         self.publish_addresses = dict(publish_addresses or {})
         """Host address each workload's published ports bind to, by workload name; loopback for
         any other (nothing is published on every interface unless asked for)."""
+        self.subnet = subnet
 
 
 class DockerPlatform(Platform):
@@ -57,6 +60,9 @@ class DockerPlatform(Platform):
     one-shot container that waits for the workload to apply it, so the
     workload itself is not replaced (the router's config).
 
+    The network has an explicit subnet (``addressing.py``); Docker allocates
+    from its lower half.
+
     Docker creates a named volume owned by root unless the image has a
     directory at the mount path to copy ownership from, so a workload that
     runs unprivileged could not write to it. Before such a workload starts, a
@@ -71,11 +77,17 @@ class DockerPlatform(Platform):
         self._args = args
         self._prefix = f"perfstack-{args.stack}"
         self._init_image: docker.RemoteImage | None = None
+        subnet = parse_subnet(args.subnet)
         self._provider = docker.Provider("docker", host=args.host, opts=pulumi.ResourceOptions(parent=self))
         self.network = docker.Network(
             "network",
             name=self._prefix,
             driver="bridge",
+            ipam_configs=[
+                docker.NetworkIpamConfigArgs(
+                    subnet=str(subnet), ip_range=str(dynamic_range(subnet)), gateway=str(gateway(subnet))
+                )
+            ],
             # Its fixed name clashes with create-before-delete, like the containers' names.
             opts=self._child_opts(self, delete_before_replace=True),
         )
