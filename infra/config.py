@@ -10,12 +10,9 @@ from components.app.settings import (
     LoadGeneratorConfig,
     ServiceConfig,
     Services,
-    running_tracks,
-    track_workload_name,
 )
 from components.grafana.settings import GrafanaConfig
 from components.jaeger.settings import JaegerConfig, TracingConfig
-from components.platform.addressing import AddressCollision, AddressPlan, instance_names
 from components.platform.registry import RegistryConfig
 from components.platform.settings import ConfigModel, config_error, duration_seconds, raise_errors
 from components.prometheus.alerts import AlertsConfig
@@ -220,24 +217,6 @@ class StackConfig(ConfigModel):
             raise ValueError(
                 f"loadGenerator.service: {generator.service!r} is not a routed service (routed: {routed})"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _fixed_addresses_are_distinct(self) -> "StackConfig":
-        # The Docker platform checks this too, but only once it has declared
-        # resources; here it fails before anything is created.
-        if self.platform != "docker":
-            return self
-        names = [
-            instance
-            for name, service in self.services.items()
-            for track in running_tracks(service)
-            for instance in instance_names(track_workload_name(name, track), service.track(track).replicas)
-        ]
-        try:
-            AddressPlan.of(self.docker.subnet).assign(names)
-        except AddressCollision as exc:
-            raise ValueError(f"docker.subnet: {exc}") from None
         return self
 
     @field_validator("services")

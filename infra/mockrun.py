@@ -123,6 +123,9 @@ class _RecordingMocks(Mocks):
                 # Auto-naming: a content change gives a new name, as the provider does on replace.
                 metadata["name"] = f"{args.name}-{_content_hash(state)}"
             state = {"metadata": metadata}
+        if args.typ == "docker:index/container:Container" and "name" not in state:
+            # Auto-naming, as for Kubernetes objects: a replaced container gets a new name.
+            state["name"] = f"{args.name}-{_content_hash(state)[:7]}"
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{_content_hash(args.inputs.get('name'))}"
         if args.typ == "docker:index/image:Image":

@@ -90,11 +90,10 @@ class DockerConfig(ConfigModel):
     ports: DockerPorts = Field(default_factory=DockerPorts)
     """Published host ports."""
     subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET
-    """IPv4 subnet (/16 to /24) of the stack's Docker network. Docker assigns addresses from its lower
-    half; each app container gets a fixed address in the upper half, derived from its name, so the
-    router keeps connections to it across a replace. Change it if it clashes with a network the host
-    already uses, and give each stack on one Docker host its own (changing it recreates every
-    container)."""
+    """IPv4 subnet (/16 to /24) of the stack's Docker network: choose one that does not clash with a
+    network the host already reaches (its LANs, a VPN). Docker hands out container addresses from its
+    lower half. Give each stack on one Docker host its own; changing it replaces the network and every
+    container with it (volumes are kept)."""
 
 
 class GatewayRef(ConfigModel):

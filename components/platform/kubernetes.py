@@ -25,6 +25,8 @@ the per-pod names ``<name>-<ordinal>.<name>-headless`` that peers (Sentinels,
 Alertmanagers) use to find each other while they start.
 """
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -147,7 +149,11 @@ class KubernetesPlatform(Platform):
             name=name, namespace=self.namespace.metadata.name, labels=self.labels(workload)
         )
 
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+    def deploy(
+        self, workload: Workload, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+    ) -> Deployed:
+        if workload.live_file is not None:
+            raise ValueError(f"{workload.name}: live files are a Docker platform feature (use files here)")
         created: list[pulumi.Resource] = []
         volumes: list[core.VolumeArgs] = []
         mounts: list[core.VolumeMountArgs] = []
@@ -275,6 +281,7 @@ class KubernetesPlatform(Platform):
                     parent,
                     protect=self._args.protect_data and bool(workload.volumes),
                     ignore_changes=[CLAIM_SIZE_PATH] if workload.volumes else None,
+                    depends_on=list(after),
                 ),
             )
             created += [statefulset, *self._resize_claims(workload, statefulset, parent)]
@@ -294,7 +301,7 @@ class KubernetesPlatform(Platform):
                         ),
                         template=template,
                     ),
-                    opts=self.child_opts(parent),
+                    opts=self.child_opts(parent, depends_on=list(after)),
                 )
             )
         if workload.replicas > 1:

@@ -309,6 +309,24 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "'localhost' is not an IP address",
     ),
     (
+        "Docker subnet larger than a /16",
+        {"docker.subnet": "10.0.0.0/8"},
+        "perfstack:docker.subnet",
+        "'10.0.0.0/8' is a /8: use a /16 to /24",
+    ),
+    (
+        "Docker subnet with host bits",
+        {"docker.subnet": "172.16.208.1/20"},
+        "perfstack:docker.subnet",
+        "is not an IPv4 network such as '172.16.208.0/20'",
+    ),
+    (
+        "Docker subnet that is IPv6",
+        {"docker.subnet": "fd00::/64"},
+        "perfstack:docker.subnet",
+        "'fd00::/64' is not an IPv4 network",
+    ),
+    (
         "PagerDuty URL not http(s)",
         {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
         "perfstack:notifications.pagerduty.url",
