@@ -10,12 +10,10 @@ from components.app.settings import (
     LoadGeneratorConfig,
     ServiceConfig,
     Services,
-    running_tracks,
-    track_workload_name,
 )
 from components.grafana.settings import GrafanaConfig
 from components.jaeger.settings import JaegerConfig, TracingConfig
-from components.platform.addressing import AddressCollision, AddressPlan, instance_names
+from components.platform.registry import RegistryConfig
 from components.platform.settings import ConfigModel, config_error, duration_seconds, raise_errors
 from components.prometheus.alerts import AlertsConfig
 from components.prometheus.settings import PrometheusConfig
@@ -32,10 +30,17 @@ class StackConfig(ConfigModel):
 
     platform: Literal["docker", "kubernetes"]
     """Where the stack runs: `docker` (one host, staging) or `kubernetes` (production)."""
+    environment: Literal["production", "staging", "dev"] = "production"
+    """What the stack is for. `production` (the default, so a stack that does not say is held to the
+    strictest rules) requires `notifications.deadMansSwitch`; `staging` and `dev` leave it optional."""
     docker: DockerConfig = Field(default_factory=DockerConfig)
     """Docker host settings (platform docker)."""
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     """Cluster settings (platform kubernetes)."""
+    registry: RegistryConfig | None = None
+    """A private registry to log in to when pulling images (both platforms), e.g. `{server:
+    registry.example.internal:5000, username: perfstack-pull}`; its password is the secret
+    `perfstack:registryPassword`. Unset pulls without a login."""
     kill_switch: bool = False
     """Emergency rollback: every feature flag off, `DISABLE_ALL_OPTIMIZATIONS=true`, every canary weight 0."""
     services: Services = Field(default_factory=dict)
@@ -60,6 +65,26 @@ class StackConfig(ConfigModel):
     """Trace sampling and storage."""
     load_generator: LoadGeneratorConfig | None = None
     """Platform docker: steady traffic through the router so the dashboards fill (the `dev` stack)."""
+
+    @model_validator(mode="after")
+    def _production_has_a_dead_mans_switch(self) -> "StackConfig":
+        # Without it nothing notices Prometheus or Alertmanager being down as a whole: every other
+        # alert goes through them, so in production that silence must be someone else's alarm.
+        if self.environment == "production" and self.notifications.dead_mans_switch is None:
+            raise_errors(
+                "StackConfig",
+                [
+                    config_error(
+                        "dead_mans_switch_required",
+                        "is required when environment is production: the Watchdog must reach a dead "
+                        "man's switch (set `notifications.deadMansSwitch: {repeatInterval: 1m}` and the "
+                        "secret `deadMansSwitchUrl`), or set `environment` to staging or dev",
+                        ("notifications", "deadMansSwitch"),
+                        None,
+                    )
+                ],
+            )
+        return self
 
     @model_validator(mode="after")
     def _sentinel_needs_kubernetes(self) -> "StackConfig":
@@ -192,24 +217,6 @@ class StackConfig(ConfigModel):
             raise ValueError(
                 f"loadGenerator.service: {generator.service!r} is not a routed service (routed: {routed})"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _fixed_addresses_are_distinct(self) -> "StackConfig":
-        # The Docker platform checks this too, but only once it has declared
-        # resources; here it fails before anything is created.
-        if self.platform != "docker":
-            return self
-        names = [
-            instance
-            for name, service in self.services.items()
-            for track in running_tracks(service)
-            for instance in instance_names(track_workload_name(name, track), service.track(track).replicas)
-        ]
-        try:
-            AddressPlan.of(self.docker.subnet).assign(names)
-        except AddressCollision as exc:
-            raise ValueError(f"docker.subnet: {exc}") from None
         return self
 
     @field_validator("services")

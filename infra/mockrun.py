@@ -45,6 +45,8 @@ class MockedResource:
     delete_before_replace: bool
     protect: bool
     dependencies: list[str]
+    ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
     state: dict[str, Any] = field(default_factory=dict)
     """What the mock provider returned (see `_RecordingMocks`), secrets unwrapped."""
 
@@ -121,6 +123,9 @@ class _RecordingMocks(Mocks):
                 # Auto-naming: a content change gives a new name, as the provider does on replace.
                 metadata["name"] = f"{args.name}-{_content_hash(state)}"
             state = {"metadata": metadata}
+        if args.typ == "docker:index/container:Container" and "name" not in state:
+            # Auto-naming, as for Kubernetes objects: a replaced container gets a new name.
+            state["name"] = f"{args.name}-{_content_hash(state)[:7]}"
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{_content_hash(args.inputs.get('name'))}"
         if args.typ == "docker:index/image:Image":
@@ -158,6 +163,8 @@ class _RecordingMonitor(MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     protect=bool(request.protect),
                     dependencies=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
+                    retain_on_delete=bool(request.retainOnDelete),
                     state=_strip_secrets(self.resources[urn].state, (), []) if urn in self.resources else {},
                 )
             )

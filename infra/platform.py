@@ -4,7 +4,9 @@ import pulumi
 
 from components.platform.base import Platform
 from components.platform.kubernetes import KubernetesPlatform, KubernetesPlatformArgs
+from components.platform.registry import RegistryLogin
 from infra.config import StackConfig
+from infra.secrets import StackSecrets
 
 ROUTER = "router"
 """The workload whose port is the application's entry point (`docker.publishAddress`)."""
@@ -12,7 +14,16 @@ UI_WORKLOADS = ("grafana", "prometheus", "alertmanager", "jaeger")
 """The workloads whose ports are operators' UIs and APIs (`docker.uiAddress`)."""
 
 
-def create_platform(config: StackConfig) -> Platform:
+def registry_login(config: StackConfig, secrets: StackSecrets) -> RegistryLogin | None:
+    """`perfstack:registry` with its password, when the stack pulls from a private registry."""
+    if config.registry is None:
+        return None
+    # load_secrets refuses a stack with `registry` and no `registryPassword`.
+    assert secrets.registry_password is not None
+    return RegistryLogin(config.registry.server, config.registry.username, secrets.registry_password)
+
+
+def create_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     """The Docker or Kubernetes platform of this stack."""
     if config.platform == "docker":
         # Imported here: pulumi_docker takes a tenth of a second to import and a
@@ -30,6 +41,7 @@ def create_platform(config: StackConfig) -> Platform:
                     **dict.fromkeys(UI_WORKLOADS, config.docker.ui_address),
                 },
                 subnet=config.docker.subnet,
+                registry=registry_login(config, secrets),
             ),
         )
     k8s = config.kubernetes
@@ -40,5 +52,7 @@ def create_platform(config: StackConfig) -> Platform:
             context=k8s.context,
             storage_class=k8s.storage_class,
             render_yaml_to_directory=k8s.render_yaml_to,
+            protect_data=k8s.protect_data,
+            registry=registry_login(config, secrets),
         ),
     )

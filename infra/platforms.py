@@ -90,11 +90,10 @@ class DockerConfig(ConfigModel):
     ports: DockerPorts = Field(default_factory=DockerPorts)
     """Published host ports."""
     subnet: Annotated[str, AfterValidator(lambda value: str(parse_subnet(value)))] = DEFAULT_SUBNET
-    """IPv4 subnet (/16 to /24) of the stack's Docker network. Docker assigns addresses from its lower
-    half; each app container gets a fixed address in the upper half, derived from its name, so the
-    router keeps connections to it across a replace. Change it if it clashes with a network the host
-    already uses, and give each stack on one Docker host its own (changing it recreates every
-    container)."""
+    """IPv4 subnet (/16 to /24) of the stack's Docker network: choose one that does not clash with a
+    network the host already reaches (its LANs, a VPN). Docker hands out container addresses from its
+    lower half. Give each stack on one Docker host its own; changing it replaces the network and every
+    container with it (volumes are kept)."""
 
 
 class GatewayRef(ConfigModel):
@@ -142,6 +141,12 @@ class KubernetesConfig(ConfigModel):
     `gateway.namespace`; many Gateway implementations run their proxies elsewhere."""
     render_yaml_to: str | None = None
     """Write manifests to this directory instead of applying them (the provider's `renderYamlToDirectory`)."""
+    protect_data: bool = True
+    """The engine refuses to delete or replace what holds data: the namespace (its deletion takes the
+    volume claims with it) and every StatefulSet with volumes (`protect`). A volume size change needs
+    no replace: the claims are expanded in place. Set `false` for the one `pulumi up` that must
+    replace a StatefulSet (a new `storageClass`, a changed `serviceName`; each of its replicas is
+    down meanwhile, the claims are kept) or before `pulumi destroy`, then set it back."""
 
     def ingress_peers(self) -> list[IngressPeer]:
         """The pods that reach the routed app services: ``ingressFrom``, or the Gateway's namespace."""

@@ -34,6 +34,9 @@ PAGERDUTY_ROUTING_KEY = SecretKey(
 DEAD_MANS_SWITCH_URL = SecretKey(
     "deadMansSwitchUrl", "URL the Watchdog heartbeat is posted to (notifications.deadMansSwitch)"
 )
+REGISTRY_PASSWORD = SecretKey(
+    "registryPassword", "password or token of registry.username at registry.server (image pulls)"
+)
 
 ALL_SECRET_KEYS = (
     REDIS_PASSWORD,
@@ -43,6 +46,7 @@ ALL_SECRET_KEYS = (
     SMTP_PASSWORD,
     PAGERDUTY_ROUTING_KEY,
     DEAD_MANS_SWITCH_URL,
+    REGISTRY_PASSWORD,
 )
 
 
@@ -57,6 +61,8 @@ def required_secrets(config: StackConfig) -> tuple[SecretKey, ...]:
         required.append(PAGERDUTY_ROUTING_KEY)
     if config.notifications.dead_mans_switch is not None:
         required.append(DEAD_MANS_SWITCH_URL)
+    if config.registry is not None:
+        required.append(REGISTRY_PASSWORD)
     return tuple(required)
 
 
@@ -82,3 +88,4 @@ class StackSecrets:
     smtp_password: pulumi.Output[str] | None = None
     pagerduty_routing_key: pulumi.Output[str] | None = None
     dead_mans_switch_url: pulumi.Output[str] | None = None
+    registry_password: pulumi.Output[str] | None = None

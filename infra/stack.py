@@ -6,7 +6,7 @@ from components.alertmanager.component import PORT as ALERTMANAGER_PORT
 from components.alertmanager.component import Alertmanager, AlertmanagerArgs, credential_files
 from components.app.component import AppService, AppServiceArgs
 from components.app.loadgen import LoadGenerator, LoadGeneratorArgs
-from components.app.settings import track_workload_name
+from components.app.settings import ServiceConfig, effective_weight, track_workload_name
 from components.grafana.component import Grafana, GrafanaArgs
 from components.jaeger.component import Jaeger, JaegerArgs
 from components.jaeger.config import OTLP_GRPC_PORT, QUERY_HTTP_PORT
@@ -27,6 +27,7 @@ from components.prometheus.config import (
 from components.redis.component import Redis, RedisArgs
 from components.traffic.component import RoutedService, TrafficRouter, TrafficRouterArgs
 from components.traffic.nginx_conf import DEFAULT_LISTEN_PORT as ROUTER_PORT
+from components.traffic.nginx_conf import RouteTarget
 from infra.config import StackConfig
 from infra.network import stack_flows
 from infra.platform import create_platform
@@ -39,7 +40,7 @@ JAEGER_NAME = "jaeger"
 def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
     """Declare every resource of the stack and export what operators need."""
     environment = pulumi.get_stack()
-    platform = create_platform(config)
+    platform = create_platform(config, secrets)
     redis = Redis(
         "redis",
         RedisArgs(
@@ -67,15 +68,8 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
             ),
         )
         apps[name] = app
-        canary = app.addresses.get("canary")
-        target = route_target(
-            name,
-            service,
-            kill_switch=config.kill_switch,
-            stable_upstream=tuple(f"{a}:{service.port}" for a in app.addresses["stable"]),
-            canary_upstream=tuple(f"{a}:{service.port}" for a in canary) if canary else None,
-        )
-        if target is not None:
+        if service.route is not None:
+            target = _target(name, service, app, config)
             routed.append(RoutedService(target, service.port, tuple(service.route.hostnames)))
 
     _observability(config, secrets, platform, apps, redis)
@@ -97,7 +91,34 @@ def build_stack(config: StackConfig, secrets: StackSecrets) -> None:
         _load_generator(config, platform)
     pulumi.export("platform", config.platform)
     pulumi.export("redisEndpoint", pulumi.Output.concat(redis.host, ":", redis.port.apply(str)))
-    pulumi.export("canaryWeights", {t.target.service_name: t.target.canary_weight for t in routed})
+    pulumi.export(
+        "canaryWeights",
+        {name: effective_weight(s, config.kill_switch) for name, s in config.services.items() if s.route},
+    )
+
+
+def _target(
+    name: str, service: ServiceConfig, app: AppService, config: StackConfig
+) -> pulumi.Input[RouteTarget]:
+    """The service's RouteTarget; on Docker, an output: its containers' names are known once they exist."""
+    stable = list(app.addresses["stable"])
+    canary = list(app.addresses.get("canary", ()))
+
+    def build(names: list[str]) -> RouteTarget:
+        target = route_target(
+            name,
+            service,
+            kill_switch=config.kill_switch,
+            stable_upstream=tuple(f"{n}:{service.port}" for n in names[: len(stable)]),
+            canary_upstream=tuple(f"{n}:{service.port}" for n in names[len(stable) :]) or None,
+        )
+        assert target is not None  # the service has a route
+        return target
+
+    names = [*stable, *canary]
+    if all(isinstance(n, str) for n in names):
+        return build([str(n) for n in names])
+    return pulumi.Output.all(*names).apply(build)
 
 
 def _scrape_targets(

@@ -26,6 +26,7 @@ KNOWN_SECRETS = {
     "slackWebhookUrl": "https://hooks.slack.invalid/services/SECRET-4713",
     "smtpPassword": "smtp-Secret-Value-4714",
     "pagerdutyRoutingKey": "pagerduty-Secret-Value-4715",
+    "deadMansSwitchUrl": "https://heartbeat.invalid/ping/SECRET-4716",
 }
 
 

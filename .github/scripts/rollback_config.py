@@ -23,11 +23,16 @@ refused with a message naming the key: a stack file that is not in the CLI's
 form (a bare `false` at the top level, two spaces before a comment) would
 otherwise be committed with changes nobody asked for.
 
+`--if-needed` makes a rollback that is already in the stack file a success
+that edits nothing (exit 0): the workflow then applies the stack as it is, so
+a run whose `up` failed after the commit can be re-run.
+
 `--dry-run` checks the inputs and prints the planned change without the CLI
 and without writing anything (the workflow runs it before approval, without
 backend credentials).
 
-Exit codes: 0 changed (or would change, with --dry-run), 2 refused.
+Exit codes: 0 changed (or would change, with --dry-run; or already so, with
+--if-needed), 2 refused.
 """
 
 import argparse
@@ -54,6 +59,10 @@ VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 class RollbackError(ConfigEditError):
     """The rollback cannot be applied; the message says why, naming the config key."""
+
+
+class AlreadyRolledBack(RollbackError):
+    """The stack file already says what the rollback would set (a re-run, or someone was faster)."""
 
 
 def _mapping(value: Any, key: str, what: str) -> Mapping[str, Any]:
@@ -85,7 +94,7 @@ def plan_change(config: Mapping[str, Any], action: str, service: str, version: s
         canary = _mapping(entry.get("canary"), key, "a canary track")
         current = canary.get("weight")
         if current == 0:
-            raise RollbackError(f"{key}.weight is already 0: nothing to roll back")
+            raise AlreadyRolledBack(f"{key}.weight is already 0: nothing to roll back")
         return Change((services_key, service, "canary", "weight"), 0, current)
 
     if action == "version-back":
@@ -97,13 +106,13 @@ def plan_change(config: Mapping[str, Any], action: str, service: str, version: s
         stable = _mapping(entry.get("stable"), f"{services_key}.{service}.stable", "a stable track")
         current = stable.get("version")
         if current is not None and str(current) == version:
-            raise RollbackError(f"{key} is already {version}: nothing to roll back")
+            raise AlreadyRolledBack(f"{key} is already {version}: nothing to roll back")
         return Change((services_key, service, "stable", "version"), version, current)
 
     key = f"{PROJECT}:killSwitch"
     current = _as_bool(config.get(key, False))
     if current is True:
-        raise RollbackError(f"{key} is already true: nothing to roll back")
+        raise AlreadyRolledBack(f"{key} is already true: nothing to roll back")
     return Change((key,), True, current)
 
 
@@ -141,11 +150,25 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr:
     parser.add_argument(
         "--dry-run", action="store_true", help="check and print the change; no CLI, writes nothing"
     )
+    parser.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="a rollback already in the stack file is a success that edits nothing (a re-run applies it)",
+    )
     args = parser.parse_args(argv)
     try:
         change = rollback(
             args.project_dir, args.stack, args.action, args.service, args.version or None, args.dry_run
         )
+    except AlreadyRolledBack as error:
+        if not args.if_needed:
+            print(f"error: {error}", file=stderr)
+            return 2
+        print(
+            f"{str(error).replace('nothing to roll back', 'nothing to edit')} in Pulumi.{args.stack}.yaml",
+            file=stdout,
+        )
+        return 0
     except ConfigEditError as error:
         print(f"error: {error}", file=stderr)
         return 2

@@ -3,12 +3,18 @@
 
 Reads the document `pulumi preview --json` prints (a file, or `-` for
 stdin), lists every step that replaces or deletes a stateful resource
-(a Kubernetes StatefulSet, PersistentVolumeClaim or PersistentVolume, a
-Docker Volume) and exits 1 when there is one, unless the run was explicitly
-allowed:
+(a Kubernetes StatefulSet, PersistentVolumeClaim, PersistentVolume or
+Namespace, a Docker Volume) and exits 1 when there is one, unless the run was
+explicitly allowed:
 
 - push: the pushed head commit's message contains `[allow-stateful-replace]`;
 - workflow_dispatch: the `allow_stateful_replace` input is true.
+
+A volume size change is none of these: it updates each claim's
+PersistentVolumeClaimPatch in place. On Kubernetes the engine itself refuses
+to replace or delete what the stack protects (`perfstack:kubernetes.protectData`),
+so there an intended replace also needs that setting off; this guard is the
+second line, and the only one for Docker volumes.
 
 The event comes from GitHub's own `GITHUB_EVENT_NAME` / `GITHUB_EVENT_PATH`
 (overridable by flags), so no untrusted text (a commit message) is ever
@@ -35,12 +41,14 @@ DISPATCH_INPUT = "allow_stateful_replace"
 DESTRUCTIVE_OPS = frozenset({"replace", "create-replacement", "delete-replaced", "delete"})
 
 # Resources whose loss loses data (or, for a StatefulSet, the identity its
-# claims are bound to — this covers the redis and prometheus StatefulSets).
+# claims are bound to — this covers the redis and prometheus StatefulSets;
+# a namespace takes its claims with it).
 STATEFUL_TYPES = frozenset(
     {
         "kubernetes:apps/v1:StatefulSet",
         "kubernetes:core/v1:PersistentVolumeClaim",
         "kubernetes:core/v1:PersistentVolume",
+        "kubernetes:core/v1:Namespace",
         "docker:index/volume:Volume",
     }
 )
@@ -171,7 +179,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO = sys.stdin, stdout: T
         return 0
     print(
         f"stateful-guard: blocked. If this is intended, merge with {ALLOW_MARKER} in the commit message "
-        f"or run the deploy workflow by hand with {DISPATCH_INPUT}=true.",
+        f"or run the deploy workflow by hand with {DISPATCH_INPUT}=true (on Kubernetes, with "
+        f"perfstack:kubernetes.protectData: false too). A volume size change needs neither.",
         file=stdout,
     )
     return 1

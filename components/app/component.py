@@ -74,21 +74,31 @@ class AppService(pulumi.ComponentResource):
     one track's version or flags never touches the other, and so that a
     traffic weight change touches only the router.
     Outputs: ``hosts``, track name to the host other workloads use; ``addresses``,
-    track name to the address of each replica the router connects to (fixed
-    IPs on Docker, so that it can keep connections open; the host elsewhere).
+    track name to what the router connects to: each replica's container name on
+    Docker (a new name with every replacement, so the router's config follows
+    it), the host elsewhere.
     """
 
     hosts: dict[Track, str]
-    addresses: dict[Track, tuple[str, ...]]
+    addresses: dict[Track, tuple[pulumi.Input[str], ...]]
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("perfstack:app:Service", name, None, opts)
         self.hosts = {}
         self.addresses = {}
-        for track in running_tracks(args.service):
-            deployed = args.platform.deploy(self._workload(name, track, args), parent=self)
+        # The canary rolls first and the stable track only once the canary's replicas are up:
+        # a change to both (a flag, the kill switch) is proven on the canary before the stable
+        # track is touched, and the two never roll at the same time.
+        tracks = running_tracks(args.service)
+        after: tuple[pulumi.Resource, ...] = ()
+        for track in sorted(tracks, key=lambda t: t != "canary"):
+            deployed = args.platform.deploy(self._workload(name, track, args), parent=self, after=after)
+            after = deployed.resources
             self.hosts[track] = deployed.host
             self.addresses[track] = deployed.addresses or (deployed.host,)
+        # Outputs list the stable track first whatever the rollout order: Prometheus' scrape config
+        # follows them, and a new order would replace Prometheus' container on Docker.
+        self.hosts = {track: self.hosts[track] for track in tracks}
         self.register_outputs({"hosts": self.hosts})
 
     @staticmethod
@@ -124,6 +134,6 @@ class AppService(pulumi.ComponentResource):
             replicas=config.replicas,
             labels={TRACK_LABEL: track},
             writable_dirs=("/tmp",),
-            # The router holds keep-alive connections to each replica's address.
-            fixed_address=True,
+            # A flag or version change must never leave the track without a running replica.
+            rolling=True,
         )

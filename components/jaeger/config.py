@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from components.jaeger.settings import TracingConfig
+from components.platform.telemetry import JAEGER_STORAGE_EXPORTER
 
 CONFIG_PATH = "/etc/jaeger/config.yaml"
 """Where the rendered config is mounted (`--config`)."""
@@ -75,7 +76,7 @@ def jaeger_config(cfg: TracingConfig, sampling_file: str = SAMPLING_FILE) -> dic
                 "traces": {
                     "receivers": ["otlp"],
                     "processors": ["batch"],
-                    "exporters": ["jaeger_storage_exporter"],
+                    "exporters": [JAEGER_STORAGE_EXPORTER],
                 }
             },
             "telemetry": {
@@ -111,7 +112,7 @@ def jaeger_config(cfg: TracingConfig, sampling_file: str = SAMPLING_FILE) -> dic
             "otlp": {"protocols": {"grpc": _endpoint(OTLP_GRPC_PORT), "http": _endpoint(OTLP_HTTP_PORT)}}
         },
         "processors": {"batch": {}},
-        "exporters": {"jaeger_storage_exporter": {"trace_storage": TRACE_STORE}},
+        "exporters": {JAEGER_STORAGE_EXPORTER: {"trace_storage": TRACE_STORE}},
     }
 
 

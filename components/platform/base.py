@@ -1,6 +1,7 @@
 """The interface every platform offers to components."""
 
 from abc import abstractmethod
+from collections.abc import Sequence
 
 import pulumi
 
@@ -16,8 +17,13 @@ class Platform(pulumi.ComponentResource):
     """
 
     @abstractmethod
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
-        """Declare the resources that run ``workload``, as children of ``parent``."""
+    def deploy(
+        self, workload: Workload, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+    ) -> Deployed:
+        """Declare the resources that run ``workload``, as children of ``parent``.
+
+        Its replicas are created, and replaced, only once the resources in ``after`` are (for two
+        workloads that must not roll at the same time)."""
 
     @abstractmethod
     def address(self, name: str) -> str:

@@ -1,16 +1,24 @@
 """Runs workloads as containers on one Docker host (the staging platform)."""
 
-from collections.abc import Mapping
-from ipaddress import IPv4Address
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_docker as docker
 
-from components.platform.addressing import DEFAULT_SUBNET, AddressPlan, instance_names
+from components.platform.addressing import DEFAULT_SUBNET, dynamic_range, gateway, parse_subnet
 from components.platform.base import Platform
 from components.platform.images import IMAGES
+from components.platform.live_file import WRITER
+from components.platform.registry import RegistryLogin
 from components.platform.settings import memory_bytes
 from components.platform.spec import Deployed, Workload
+
+SHUTDOWN_GRACE_SECONDS = 30
+"""Seconds a rolling container has, after its drain, to finish open requests before it is killed."""
+HEALTHY_TIMEOUT_SECONDS = 300
+"""How long a new rolling container may take to become healthy before the deployment stops (its
+predecessor then keeps running)."""
 
 VOLUME_INIT_MEMORY_MB = 16
 """Memory limit of the one-shot container that hands a new volume to its workload's user."""
@@ -30,6 +38,7 @@ class DockerPlatformArgs:
         host: str | None = None,
         publish_addresses: Mapping[str, str] | None = None,
         subnet: str = DEFAULT_SUBNET,
+        registry: RegistryLogin | None = None,
     ) -> None:
         self.stack = stack
         self.host = host
@@ -37,6 +46,8 @@ class DockerPlatformArgs:
         """Host address each workload's published ports bind to, by workload name; loopback for
         any other (nothing is published on every interface unless asked for)."""
         self.subnet = subnet
+        self.registry = registry
+        """A private registry's login: the engine pulls with it."""
 
 
 class DockerPlatform(Platform):
@@ -44,11 +55,17 @@ class DockerPlatform(Platform):
 
     Containers keep fixed names (``perfstack-<stack>-<workload>``) so operators
     can find them with ``docker ps``; a fixed name clashes with Docker's default
-    create-before-delete, so every container is delete-before-replace.
+    create-before-delete, so those containers are delete-before-replace.
+    ``Workload.rolling`` containers (the app tracks) instead get a generated name
+    (``<workload>-<random>``, filtered by the ``app.kubernetes.io/instance``
+    label or the network) and are replaced create-before-delete: the engine
+    waits until the new one is healthy and deletes the old one last, giving it
+    time to drain. A ``Workload.live_file`` is written into a volume by a
+    one-shot container that waits for the workload to apply it, so the
+    workload itself is not replaced (the router's config).
 
-    The network has an explicit subnet (``addressing.py``): Docker allocates
-    from its lower half, and workloads with ``fixed_address`` get an address
-    derived from their name in the upper half, the same after every replace.
+    The network has an explicit subnet (``addressing.py``); Docker allocates
+    from its lower half.
 
     Docker creates a named volume owned by root unless the image has a
     directory at the mount path to copy ownership from, so a workload that
@@ -63,19 +80,29 @@ class DockerPlatform(Platform):
         super().__init__("perfstack:platform:Docker", name, None, opts)
         self._args = args
         self._prefix = f"perfstack-{args.stack}"
-        self._plan = AddressPlan.of(args.subnet)
-        self._fixed: dict[IPv4Address, str] = {}
         self._init_image: docker.RemoteImage | None = None
-        self._provider = docker.Provider("docker", host=args.host, opts=pulumi.ResourceOptions(parent=self))
+        subnet = parse_subnet(args.subnet)
+        self._provider = docker.Provider(
+            "docker",
+            host=args.host,
+            registry_auth=[
+                docker.ProviderRegistryAuthArgs(
+                    address=args.registry.server,
+                    username=args.registry.username,
+                    password=pulumi.Output.secret(args.registry.password),
+                )
+            ]
+            if args.registry
+            else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.network = docker.Network(
             "network",
             name=self._prefix,
             driver="bridge",
             ipam_configs=[
                 docker.NetworkIpamConfigArgs(
-                    subnet=str(self._plan.subnet),
-                    ip_range=str(self._plan.dynamic_range),
-                    gateway=str(self._plan.gateway),
+                    subnet=str(subnet), ip_range=str(dynamic_range(subnet)), gateway=str(gateway(subnet))
                 )
             ],
             # Its fixed name clashes with create-before-delete, like the containers' names.
@@ -97,16 +124,6 @@ class DockerPlatform(Platform):
     def _container_name(self, name: str, index: int, replicas: int) -> str:
         return f"{self._prefix}-{name}" + (f"-{index}" if replicas > 1 else "")
 
-    def _fixed_addresses(self, workload: Workload) -> list[IPv4Address]:
-        """Each replica's fixed address, checked against every address given out so far."""
-        assigned = self._plan.assign(instance_names(workload.name, workload.replicas))
-        for name, address in assigned.items():
-            other = self._fixed.get(address)
-            if other is not None and other != name:
-                raise self._plan.collision(other, name, address)
-            self._fixed[address] = name
-        return list(assigned.values())
-
     def _image(self, workload: Workload, parent: pulumi.Resource) -> pulumi.Output[str]:
         """The image id the workload's containers run: a pulled image's, or a built image's
         `repoDigest` (for a local build, its image id). Never the tag: a rebuild keeps the tag, so a
@@ -127,7 +144,9 @@ class DockerPlatform(Platform):
             opts=self._child_opts(parent),
         ).repo_digest
 
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+    def deploy(
+        self, workload: Workload, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+    ) -> Deployed:
         image = self._image(workload, parent)
         volumes = [
             docker.Volume(
@@ -137,36 +156,74 @@ class DockerPlatform(Platform):
             )
             for volume in workload.volumes
         ]
-        addresses = self._fixed_addresses(workload) if workload.fixed_address else []
         init = [self._volume_init(workload, parent, volumes)] if volumes else []
+        if workload.live_file is not None:
+            init.append(self._live_file_writer(workload, parent, volumes, init))
         containers = [
-            self._container(
-                workload, parent, image, volumes, index, addresses[index] if addresses else None, init
-            )
+            self._container(workload, parent, image, volumes, index, [*after, *init])
             for index in range(workload.replicas)
         ]
         return Deployed(
             host=self.address(workload.name),
             resources=(*volumes, *init, *containers),
-            addresses=tuple(str(a) for a in addresses),
+            addresses=tuple(c.name for c in containers) if workload.rolling else (),
         )
+
+    def _live_file_writer(
+        self,
+        workload: Workload,
+        parent: pulumi.Resource,
+        volumes: list[docker.Volume],
+        after: list[docker.Container],
+    ) -> docker.Container:
+        """A one-shot container that puts the live file into its volume and waits until it is applied.
+
+        Only this container is replaced when the file changes (its upload forces that); it exits
+        non-zero when the workload does not acknowledge the content in time, and the program then
+        fails the deployment before the engine deletes anything it replaced."""
+        live = workload.live_file
+        assert live is not None
+        spec = next((v for v in workload.volumes if v.name == live.volume), None)
+        if spec is None:
+            raise ValueError(
+                f"{workload.name}: live_file names volume {live.volume!r}, which it does not have"
+            )
+        volume = volumes[workload.volumes.index(spec)]
+        # Named like the live file, so `python -m infra render` shows it under its own name.
+        upload = f"/run/perfstack/{PurePosixPath(live.path).name}"
+        writer = docker.Container(
+            f"{workload.name}-config-writer",
+            name=f"{self._prefix}-{workload.name}-config-writer",
+            image=self._busybox(),
+            command=["sh", "-c", WRITER, "writer", upload, live.path, str(live.timeout_seconds)],
+            uploads=[docker.ContainerUploadArgs(file=upload, content=live.content, permissions="0444")],
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=spec.mount_path)],
+            user=str(workload.run_as_user),
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=["no-new-privileges:true"],
+            network_mode="none",
+            memory=VOLUME_INIT_MEMORY_MB,
+            attach=True,
+            must_run=False,
+            restart="no",
+            labels=[
+                docker.ContainerLabelArgs(label=k, value=v)
+                for k, v in sorted(workload.standard_labels.items())
+            ],
+            opts=self._child_opts(parent, delete_before_replace=True, depends_on=after),
+        )
+        writer.exit_code.apply(_applied(workload.name))
+        return writer
 
     def _volume_init(
         self, workload: Workload, parent: pulumi.Resource, volumes: list[docker.Volume]
     ) -> docker.Container:
         """A container that runs once, before the workload, and gives its volumes to the workload's user."""
-        if self._init_image is None:
-            self._init_image = docker.RemoteImage(
-                "volume-init-image",
-                name=IMAGES["busybox"].reference(),
-                keep_locally=True,
-                opts=self._child_opts(self),
-            )
         owner = f"{workload.run_as_user}:{workload.run_as_user}"
         return docker.Container(
             f"{workload.name}-volume-init",
             name=f"{self._prefix}-{workload.name}-volume-init",
-            image=self._init_image.image_id,
+            image=self._busybox(),
             # Only the volume's root: it is new and empty when this runs, and a
             # recursive chown would need more than CAP_CHOWN to read into the
             # workload's own private directories on a re-run.
@@ -193,6 +250,17 @@ class DockerPlatform(Platform):
             opts=self._child_opts(parent, delete_before_replace=True),
         )
 
+    def _busybox(self) -> pulumi.Output[str]:
+        """The image id of busybox, which the one-shot containers run (pulled once per stack)."""
+        if self._init_image is None:
+            self._init_image = docker.RemoteImage(
+                "volume-init-image",
+                name=IMAGES["busybox"].reference(),
+                keep_locally=True,
+                opts=self._child_opts(self),
+            )
+        return self._init_image.image_id
+
     def _env(self, workload: Workload, index: int) -> dict[str, str]:
         env = dict(workload.env)
         if workload.pod_name_env:
@@ -206,8 +274,7 @@ class DockerPlatform(Platform):
         image: pulumi.Output[str],
         volumes: list[docker.Volume],
         index: int,
-        fixed_address: IPv4Address | None,
-        after: list[docker.Container],
+        after: Sequence[pulumi.Resource],
     ) -> docker.Container:
         suffix = f"-{index}" if workload.replicas > 1 else ""
         labels = dict(workload.standard_labels)
@@ -228,9 +295,12 @@ class DockerPlatform(Platform):
         ]
         tmpfs = {d: f"uid={workload.run_as_user}" for d in sorted(set(workload.writable_dirs))}
         health = workload.health
+        rolling = workload.rolling
         return docker.Container(
             f"{workload.name}{suffix}",
-            name=self._container_name(workload.name, index, workload.replicas),
+            # A rolling container's old and new versions run side by side for a while: the engine
+            # names each one (`<logical name>-<random>`).
+            name=None if rolling else self._container_name(workload.name, index, workload.replicas),
             image=image,
             command=list(workload.args) or None,
             entrypoints=list(workload.command) or None,
@@ -240,8 +310,10 @@ class DockerPlatform(Platform):
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
                     name=self.network.id,
-                    aliases=[workload.name],
-                    ipv4_address=str(fixed_address) if fixed_address else None,
+                    # A rolling container's generated name is not what others use: its instance keeps
+                    # the fixed container name as an alias (Prometheus scrapes each replica by it).
+                    aliases=[workload.name]
+                    + ([self._container_name(workload.name, index, workload.replicas)] if rolling else []),
                 )
             ],
             ports=[
@@ -277,8 +349,25 @@ class DockerPlatform(Platform):
             cpus=_cpus(workload.resources.cpu_limit),
             security_opts=["no-new-privileges:true"],
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            opts=self._child_opts(parent, delete_before_replace=True, depends_on=after),
+            # Rolling: nothing after it (the router's new config) and no deletion of its
+            # predecessor happens before it is healthy; the old one is stopped, not killed, so it
+            # drains.
+            wait=True if rolling and workload.health else None,
+            wait_timeout=HEALTHY_TIMEOUT_SECONDS if rolling and workload.health else None,
+            destroy_grace_seconds=workload.drain_seconds + SHUTDOWN_GRACE_SECONDS if rolling else None,
+            opts=self._child_opts(parent, delete_before_replace=not rolling, depends_on=list(after)),
         )
+
+
+def _applied(workload: str) -> Callable[[int | None], None]:
+    def check(exit_code: int | None) -> None:
+        if exit_code:
+            raise RuntimeError(
+                f"{workload} did not apply its new config (the config writer exited with {exit_code}; "
+                "see its log and the workload's): nothing replaced has been deleted"
+            )
+
+    return check
 
 
 def _cpus(quantity: str) -> str:

@@ -7,6 +7,17 @@ config change. Workloads with persistent volumes become StatefulSets with a
 PVC per replica, all others Deployments. Every pod runs under the Pod
 Security ``restricted`` profile.
 
+A volume's size is set once in the StatefulSet's claim template, which
+Kubernetes cannot change (the provider would replace the StatefulSet: delete
+it, stopping every replica, then create it, and the existing claims would keep
+their size anyway). So the template's size is ignored after creation, and a
+`PersistentVolumeClaimPatch` per replica sets the size of each claim the
+StatefulSet made: a larger size expands the claims in place where their
+StorageClass allows expansion, and the StatefulSet is not touched. What holds
+data (the namespace, which takes the claims with it, and every StatefulSet
+with volumes) is protected: the engine refuses to delete or replace it unless
+``protect_data`` is off.
+
 Every workload gets a ClusterIP Service named after it: what clients use, and
 it only sends to ready pods. A StatefulSet also gets a headless governing
 Service, ``<name>-headless``, that publishes its pods before they are ready:
@@ -14,10 +25,13 @@ the per-pod names ``<name>-<ordinal>.<name>-headless`` that peers (Sentinels,
 Alertmanagers) use to find each other while they start.
 """
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.platform.base import Platform
+from components.platform.registry import RegistryLogin
 from components.platform.spec import Deployed, HealthCheck, Workload, file_keys
 
 meta = k8s.meta.v1
@@ -27,6 +41,10 @@ apps = k8s.apps.v1
 TRACK_LABEL = "perfstack.dev/track"
 HEADLESS_SUFFIX = "-headless"
 """Appended to a StatefulSet's name to name its headless governing Service."""
+CLAIM_SIZE_PATH = "spec.volumeClaimTemplates[*].spec.resources.requests.storage"
+"""The StatefulSet input that would replace it on a size change: ignored, the claim patches resize."""
+PATCH_FORCE = "pulumi.com/patchForce"
+"""Lets a claim patch take the size over from the StatefulSet controller that created the claim."""
 SHUTDOWN_SECONDS = 30
 """What a process gets between SIGTERM and SIGKILL after its drain (Kubernetes' default grace)."""
 
@@ -41,11 +59,16 @@ class KubernetesPlatformArgs:
         context: str | None = None,
         storage_class: str | None = None,
         render_yaml_to_directory: str | None = None,
+        protect_data: bool = True,
+        registry: RegistryLogin | None = None,
     ) -> None:
         self.namespace = namespace
         self.context = context
         self.storage_class = storage_class
         self.render_yaml_to_directory = render_yaml_to_directory
+        self.protect_data = protect_data
+        self.registry = registry
+        """A private registry's login: every pod pulls with it."""
 
 
 class KubernetesPlatform(Platform):
@@ -74,9 +97,24 @@ class KubernetesPlatform(Platform):
                     "pod-security.kubernetes.io/audit": "restricted",
                 },
             ),
+            # Deleting the namespace deletes the claims in it.
+            opts=self.child_opts(self, protect=args.protect_data),
+        )
+        self.pull_secret = self._pull_secret(args.registry) if args.registry else None
+        self.register_outputs({"namespace": self.namespace.metadata.name})
+
+    def _pull_secret(self, registry: RegistryLogin) -> core.Secret:
+        """The registry login as a `kubernetes.io/dockerconfigjson` Secret in the namespace."""
+        return core.Secret(
+            "registry-credentials",
+            # Auto-named: a new password gives it a new name, so every pod template changes with it.
+            metadata=meta.ObjectMetaArgs(
+                namespace=self.namespace.metadata.name, labels={"app.kubernetes.io/part-of": "perfstack"}
+            ),
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": registry.docker_config_json()},
             opts=self.child_opts(self),
         )
-        self.register_outputs({"namespace": self.namespace.metadata.name})
 
     @property
     def namespace_name(self) -> str:
@@ -111,7 +149,11 @@ class KubernetesPlatform(Platform):
             name=name, namespace=self.namespace.metadata.name, labels=self.labels(workload)
         )
 
-    def deploy(self, workload: Workload, parent: pulumi.Resource) -> Deployed:
+    def deploy(
+        self, workload: Workload, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+    ) -> Deployed:
+        if workload.live_file is not None:
+            raise ValueError(f"{workload.name}: live files are a Docker platform feature (use files here)")
         created: list[pulumi.Resource] = []
         volumes: list[core.VolumeArgs] = []
         mounts: list[core.VolumeMountArgs] = []
@@ -163,6 +205,9 @@ class KubernetesPlatform(Platform):
             ),
             spec=core.PodSpecArgs(
                 service_account_name=service_account,
+                image_pull_secrets=[core.LocalObjectReferenceArgs(name=self.pull_secret.metadata.name)]
+                if self.pull_secret
+                else None,
                 # Only workloads that call the API get a token mounted.
                 automount_service_account_token=service_account is not None,
                 security_context=core.PodSecurityContextArgs(
@@ -210,34 +255,36 @@ class KubernetesPlatform(Platform):
             )
         selector = meta.LabelSelectorArgs(match_labels=self.selector(workload))
         if stateful:
-            created.append(
-                apps.StatefulSet(
-                    workload.name,
-                    metadata=self._metadata(workload, workload.name),
-                    spec=apps.StatefulSetSpecArgs(
-                        replicas=workload.replicas,
-                        service_name=headless,
-                        pod_management_policy="Parallel" if workload.parallel_start else None,
-                        selector=selector,
-                        template=template,
-                        volume_claim_templates=[
-                            core.PersistentVolumeClaimArgs(
-                                metadata=meta.ObjectMetaArgs(name=v.name, labels=self.labels(workload)),
-                                spec=core.PersistentVolumeClaimSpecArgs(
-                                    access_modes=["ReadWriteOnce"],
-                                    storage_class_name=self._args.storage_class,
-                                    resources=core.VolumeResourceRequirementsArgs(
-                                        requests={"storage": v.size}
-                                    ),
-                                ),
-                            )
-                            for v in workload.volumes
-                        ]
-                        or None,
-                    ),
-                    opts=self.child_opts(parent),
-                )
+            statefulset = apps.StatefulSet(
+                workload.name,
+                metadata=self._metadata(workload, workload.name),
+                spec=apps.StatefulSetSpecArgs(
+                    replicas=workload.replicas,
+                    service_name=headless,
+                    pod_management_policy="Parallel" if workload.parallel_start else None,
+                    selector=selector,
+                    template=template,
+                    volume_claim_templates=[
+                        core.PersistentVolumeClaimArgs(
+                            metadata=meta.ObjectMetaArgs(name=v.name, labels=self.labels(workload)),
+                            spec=core.PersistentVolumeClaimSpecArgs(
+                                access_modes=["ReadWriteOnce"],
+                                storage_class_name=self._args.storage_class,
+                                resources=core.VolumeResourceRequirementsArgs(requests={"storage": v.size}),
+                            ),
+                        )
+                        for v in workload.volumes
+                    ]
+                    or None,
+                ),
+                opts=self.child_opts(
+                    parent,
+                    protect=self._args.protect_data and bool(workload.volumes),
+                    ignore_changes=[CLAIM_SIZE_PATH] if workload.volumes else None,
+                    depends_on=list(after),
+                ),
             )
+            created += [statefulset, *self._resize_claims(workload, statefulset, parent)]
         else:
             created.append(
                 apps.Deployment(
@@ -254,7 +301,7 @@ class KubernetesPlatform(Platform):
                         ),
                         template=template,
                     ),
-                    opts=self.child_opts(parent),
+                    opts=self.child_opts(parent, depends_on=list(after)),
                 )
             )
         if workload.replicas > 1:
@@ -267,6 +314,44 @@ class KubernetesPlatform(Platform):
                 )
             )
         return Deployed(host=self.address(workload.name), resources=tuple(created))
+
+    def _resize_claims(
+        self, workload: Workload, statefulset: apps.StatefulSet, parent: pulumi.Resource
+    ) -> list[pulumi.Resource]:
+        """A patch of each claim of ``statefulset`` to its volume's size, which expands it in place.
+
+        The StatefulSet controller names the claims `<volume>-<statefulset>-<ordinal>` and makes them
+        from the template, at the size the StatefulSet was created with; a replica added later gets
+        that size first and the configured one once its patch is applied (after the rollout, which
+        the patch waits for: it needs the claim to exist). Kubernetes refuses a smaller size.
+        Rendered manifests (``render_yaml_to_directory``) get no patches: they are whole objects to
+        apply to an empty namespace, where the template's size is the one configured.
+        """
+        if self._args.render_yaml_to_directory:
+            return []
+        patches: list[pulumi.Resource] = []
+        for volume in workload.volumes:
+            for ordinal in range(workload.replicas):
+                claim = f"{volume.name}-{workload.name}-{ordinal}"
+                patches.append(
+                    core.PersistentVolumeClaimPatch(
+                        claim,
+                        metadata=meta.ObjectMetaPatchArgs(
+                            name=claim,
+                            namespace=self.namespace.metadata.name,
+                            annotations={PATCH_FORCE: "true"},
+                        ),
+                        spec=core.PersistentVolumeClaimSpecPatchArgs(
+                            resources=core.VolumeResourceRequirementsPatchArgs(
+                                requests={"storage": volume.size}
+                            )
+                        ),
+                        # Deleting a patch would give up the size field, which a claim cannot be
+                        # without: a replica removed keeps its claim, at the size it has.
+                        opts=self.child_opts(parent, depends_on=[statefulset], retain_on_delete=True),
+                    )
+                )
+        return patches
 
     def _service_account(self, workload: Workload, parent: pulumi.Resource) -> str:
         """A ServiceAccount that may read the pods of this namespace and nothing else."""

@@ -40,6 +40,22 @@ class SecretFile:
 
 
 @dataclass(frozen=True)
+class LiveFile:
+    """A config file the running workload re-reads, delivered without replacing it (Docker only).
+
+    It is written into the workload's volume ``volume`` (mounted at its ``mount_path``; ``path`` is
+    inside it) by a one-shot container that then waits until the workload writes the file's SHA-256
+    to ``<path>.applied`` (see components/traffic/reloader.py), and fails if that does not happen
+    within ``timeout_seconds``.
+    """
+
+    path: str
+    content: pulumi.Input[str]
+    volume: str
+    timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
 class Port:
     """A TCP port the workload listens on.
 
@@ -161,11 +177,13 @@ class Workload:
     labels: dict[str, str] = field(default_factory=dict)
     stable_identity: bool = False
     """Replicas keep their names across restarts (a StatefulSet even without volumes)."""
-    fixed_address: bool = False
-    """Each replica keeps one network address when its container is replaced (Docker: an IP derived
-    from its name, see ``addressing.py``), so a proxy can hold connections to literal addresses.
-
-    Kubernetes ignores it: a Service's address is stable already."""
+    rolling: bool = False
+    """Replace the workload create-before-delete, so it always has a running replica (Docker: a
+    generated container name, the new container healthy before the old one is deleted and drained
+    for ``drain_seconds``; Kubernetes Deployments roll that way anyway). ``Deployed.addresses`` are
+    then the containers' names (outputs), one per replica; the network alias stays ``name``."""
+    live_file: LiveFile | None = None
+    """A config file the running workload reloads by itself (Docker only, see ``LiveFile``)."""
     pod_name_env: str | None = None
     """Env var that carries the replica's own name (Kubernetes downward API; Docker: the container name)."""
     discovers_pods: bool = False
@@ -192,9 +210,9 @@ class Deployed:
 
     host: str
     resources: tuple[pulumi.Resource, ...]
-    addresses: tuple[str, ...] = ()
-    """The fixed address of each replica, in order, where the platform gives them (Docker, for
-    ``Workload.fixed_address``); empty where ``host`` is the stable way in."""
+    addresses: tuple[pulumi.Input[str], ...] = ()
+    """Each replica's container name, in order, where a proxy must name replicas one by one (Docker,
+    ``Workload.rolling``); empty where ``host`` is the stable way in."""
 
 
 def file_keys(paths: Iterable[str]) -> dict[str, str]:

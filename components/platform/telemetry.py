@@ -57,6 +57,10 @@ STACK_LABEL = "stack"
 NOTIFY_LABEL = "notify"
 """Label on every alert listing its channels, e.g. 'slack,email,pagerduty'."""
 
+JAEGER_STORAGE_EXPORTER = "jaeger_storage_exporter"
+"""Jaeger v2's exporter into its trace store; its `otelcol_exporter_send_failed_spans_total` counts
+the spans the store refused (a full badger volume, an unreachable Elasticsearch)."""
+
 WATCHDOG_ALERT = "Watchdog"
 """The alert that always fires while Prometheus evaluates rules and reaches Alertmanager."""
 

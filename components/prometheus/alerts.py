@@ -23,6 +23,7 @@ from components.platform.telemetry import (
     FAMILY_LABEL,
     INFORM,
     INFRA_UP,
+    JAEGER_STORAGE_EXPORTER,
     MEAN_LATENCY,
     NOTIFY_LABEL,
     P50_LATENCY,
@@ -169,9 +170,10 @@ class AlertsConfig(ConfigModel):
     masters' configuration epoch with its lowest value over this window)."""
     redis_persistence_for: PromDuration = "1m"
     """How long a data node's last AOF write (`RedisAofWriteFailing`) or RDB snapshot
-    (`RedisRdbSnapshotFailing`) may have failed before paging. Redis then refuses every write with
-    `MISCONF` (AOF errors always, RDB errors by `stop-writes-on-bgsave-error yes`) while reads still
-    work: a full disk shows up nowhere else."""
+    (`RedisRdbSnapshotFailing`) may have failed before paging. A failing AOF makes Redis refuse every
+    write with `MISCONF` while reads still work; a failing snapshot leaves writes alone
+    (`stop-writes-on-bgsave-error no`) but the next restart without data. A full disk shows up
+    nowhere else."""
     redis_replication_for: PromDuration = "1m"
     """How long a replica may have lost its master (`RedisReplicaLinkDown`, warning) or a master may
     have fewer replicas than `redis.sentinel.minReplicasToWrite` (`RedisMasterWithoutReplicas`, which
@@ -498,7 +500,7 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             )
         ]
 
-    def persistence(name: str, metric: str, what: str) -> AlertSpec:
+    def persistence(name: str, metric: str, what: str, consequence: str) -> AlertSpec:
         return AlertSpec(
             name=name,
             family="redis-persistence",
@@ -508,8 +510,7 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             expr=f"{metric}{{{data_node}}} == 0",
             summary=f"Redis node {instance} cannot write {what}",
             description=f"Writing {what} has failed on the Redis data node {instance} of {svc} for more than "
-            f"{cfg.redis_persistence_for}: Redis refuses every write (MISCONF) until it succeeds again. "
-            "Usually a full or read-only volume.",
+            f"{cfg.redis_persistence_for}: {consequence} Usually a full or read-only volume.",
         )
 
     def redis_volume(volume: int | None) -> list[AlertSpec]:
@@ -698,8 +699,19 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             "failed.",
         ),
         *redis_memory(deployment.redis_memory_limit_bytes),
-        persistence("RedisAofWriteFailing", "redis_aof_last_write_status", "the append-only file"),
-        persistence("RedisRdbSnapshotFailing", "redis_rdb_last_bgsave_status", "the last RDB snapshot"),
+        persistence(
+            "RedisAofWriteFailing",
+            "redis_aof_last_write_status",
+            "the append-only file",
+            "Redis refuses every write (MISCONF) until it succeeds again.",
+        ),
+        persistence(
+            "RedisRdbSnapshotFailing",
+            "redis_rdb_last_bgsave_status",
+            "the last RDB snapshot",
+            "writes go on (stop-writes-on-bgsave-error no), but a restart would load an older file "
+            "and a replica that needs a full sync may not get one.",
+        ),
         *redis_volume(deployment.redis_volume_bytes),
         AlertSpec(
             name="RedisReplicaLinkDown",
@@ -829,6 +841,19 @@ def alert_catalog(cfg: AlertsConfig, deployment: MonitoredDeployment | None = No
             f'Alertmanager has failed {{{{ $value | printf "%.3f" }}}} {{{{ $labels.integration }}}} '
             f"notifications per second for more than {cfg.monitoring_for}: alerts for that channel "
             "reach no one.",
+        ),
+        monitoring(
+            "JaegerSpansNotStored",
+            "tracing",
+            Severity.WARNING,
+            CHAT,
+            "sum by (service, instance) (rate(otelcol_exporter_send_failed_spans_total"
+            f'{{exporter="{JAEGER_STORAGE_EXPORTER}"}}[5m])) > 0',
+            f"Jaeger {instance} cannot store spans",
+            f'Jaeger at {instance} has failed to store {{{{ $value | printf "%.3f" }}}} spans per second for '
+            f"more than {cfg.monitoring_for}: those traces are lost. With badger, usually a full volume "
+            "(`tracing.storage.retention` bounds what it keeps, `jaeger.storageSize` what it can hold); with "
+            "Elasticsearch, the cluster.",
         ),
         monitoring(
             "AlertmanagerClusterMembersMissing",

@@ -53,14 +53,17 @@ def render_redis_conf(s: RedisConfSettings) -> str:
         f"maxmemory-policy {s.maxmemory_policy}",
         f"maxmemory-samples {s.maxmemory_samples}",
         "",
-        "# Persistence: append-only file for durability plus RDB snapshots for fast restarts.",
+        "# Persistence: the append-only file (its base an RDB file, so restarts are fast) or RDB",
+        "# snapshots, never both: each forks, and a fork can double the memory Redis uses.",
         f"appendonly {'yes' if s.appendonly else 'no'}",
         'appendfilename "appendonly.aof"',
         f"appendfsync {s.appendfsync}",
         "aof-use-rdb-preamble yes",
         save,
         "dbfilename dump.rdb",
-        "stop-writes-on-bgsave-error yes",
+        # A cache stays writable when a snapshot fails: losing the snapshot costs a cold start at
+        # worst, refusing writes is an outage now. RedisRdbSnapshotFailing pages instead.
+        "stop-writes-on-bgsave-error no",
     ]
     if s.auth_include:
         lines += ["", f"include {s.auth_include}"]

@@ -47,6 +47,11 @@ MIB = 1024**2
 STORAGE_PER_MAXMEMORY = 3.5
 """Volume size per byte of `maxmemory` that persistence needs (3.2 measured, and a margin)."""
 
+FORK_MEMORY_PER_MAXMEMORY = 2.5
+"""Memory limit per byte of `maxmemory` for a Redis that forks (AOF rewrites, RDB snapshots, replica
+syncs). Full, Redis holds about 1.15 x `maxmemory` resident; under a saturating write load the fork's
+copy-on-write duplicates nearly all of it (2.2 x measured, tests/foundation/test_redis_memory.py)."""
+
 
 class SentinelConfig(ConfigModel):
     """Redis Sentinel: watches the data nodes and promotes a replica when the master fails."""
@@ -93,18 +98,25 @@ class RedisConfig(ConfigModel):
     """Append-only file persistence: every write is logged and replayed on restart."""
     appendfsync: Literal["always", "everysec", "no"] = "everysec"
     """How often the AOF is flushed to disk; `everysec` loses at most about one second."""
-    rdb_snapshots: bool = True
-    """Also write RDB snapshots (900s/1, 300s/10, 60s/10000 changes) for fast restarts and backups."""
+    rdb_snapshots: bool = False
+    """RDB snapshots (900s/1, 300s/10, 60s/10000 changes) instead of the AOF. Not both: each forks on
+    its own schedule, so together they fork back to back under write load (8 forks in 150 s measured),
+    and every fork can double Redis' memory. The AOF is the default because its base is an RDB file
+    (`aof-use-rdb-preamble`), so a restart loads as fast as from a snapshot and loses at most a
+    second of writes."""
     storage_size: MemoryQuantity = "2Gi"
     """Size of the data volume (PVC on Kubernetes). With persistence on it must hold at least
     `STORAGE_PER_MAXMEMORY` (3.5) x `maxmemory`: on disk Redis peaked at 3.2 x `maxmemory`, with the
-    AOF's base and increment, the new base an AOF rewrite writes beside them, and an RDB snapshot.
+    AOF's base and increment, the new base an AOF rewrite writes beside them, and an RDB snapshot
+    (snapshots are off by default now, which leaves the margin to the files a replica sync writes).
     The default is 4 x the default `maxmemory`."""
     resources: Resources | None = None
-    """Container resources. Unset: derived from `maxmemory` (memory request 1.25 x, limit 1.5 x,
-    CPU 100m..1), because Redis needs room above `maxmemory` for client buffers, replication
-    backlog and the copy-on-write pages of the fork that writes RDB snapshots and rewrites the AOF.
-    When set, the memory limit must be larger than `maxmemory`."""
+    """Container resources. Unset: derived from `maxmemory` (memory request 1.25 x, what a full
+    cache holds; limit `FORK_MEMORY_PER_MAXMEMORY` (2.5) x; CPU 100m..1), because a fork that
+    rewrites the AOF, writes a snapshot or syncs a replica can copy every page of the data while the
+    writes go on, and a kill at the limit loses the cache (and on Kubernetes fails the master over).
+    When set, the memory limit must be at least 2.5 x `maxmemory` if Redis forks (persistence on, or
+    sentinel mode), and larger than `maxmemory` otherwise."""
     exporter_version: ImageTag = IMAGES["redis_exporter"].version
     """Tag of the `oliver006/redis_exporter` image that exposes Redis metrics."""
     mode: Literal["standalone", "sentinel"] = "standalone"
@@ -129,10 +141,32 @@ class RedisConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
-    def _limit_above_maxmemory(self) -> "RedisConfig":
+    def _one_persistence(self) -> "RedisConfig":
+        if self.appendonly and self.rdb_snapshots:
+            raise ValueError(
+                "rdbSnapshots: choose it or appendonly, not both: their forks come back to back under "
+                "write load and each can double Redis' memory (the AOF's RDB preamble already restarts fast)"
+            )
+        return self
+
+    @property
+    def forks(self) -> bool:
+        """Whether Redis forks a child process: to persist, or to sync a replica."""
+        return self.appendonly or self.rdb_snapshots or self.mode == "sentinel"
+
+    @model_validator(mode="after")
+    def _limit_fits_the_data(self) -> "RedisConfig":
         if self.resources is None:
             return self
-        if memory_bytes(self.resources.memory_limit) <= redis_size_bytes(self.maxmemory):
+        limit, maxmemory = memory_bytes(self.resources.memory_limit), redis_size_bytes(self.maxmemory)
+        if self.forks and limit < FORK_MEMORY_PER_MAXMEMORY * maxmemory:
+            raise ValueError(
+                f"resources.memoryLimit: {self.resources.memory_limit} is too small for maxmemory "
+                f"{self.maxmemory}: Redis forks (persistence or replication) and a fork can copy every "
+                f"page of the data, so the limit must be at least {FORK_MEMORY_PER_MAXMEMORY} x maxmemory "
+                f"({math.ceil(FORK_MEMORY_PER_MAXMEMORY * maxmemory / MIB)}Mi)"
+            )
+        if limit <= maxmemory:
             raise ValueError(
                 f"resources.memoryLimit: {self.resources.memory_limit} must be larger than "
                 f"maxmemory ({self.maxmemory}), or the container is killed before Redis evicts"
@@ -163,5 +197,5 @@ class RedisConfig(ConfigModel):
             cpu_request="100m",
             cpu_limit="1",
             memory_request=f"{math.ceil(maxmemory * 1.25 / MIB)}Mi",
-            memory_limit=f"{math.ceil(maxmemory * 1.5 / MIB)}Mi",
+            memory_limit=f"{math.ceil(maxmemory * FORK_MEMORY_PER_MAXMEMORY / MIB)}Mi",
         )

@@ -1,9 +1,13 @@
 """The traffic router: how outside requests reach each service's tracks.
 
 On Docker one nginx container splits by weight (sticky per user) and keeps
-connections open to the app containers' fixed addresses; on Kubernetes each
-routed service gets a Gateway API HTTPRoute with weighted backendRefs, split
-per request. Either way a weight change touches only these resources.
+connections open to the app containers, named one by one in its config. The
+config is a live file (``LiveFile``): the container runs nginx under
+``reloader.RELOADER``, which reloads it in place, so a weight change or a
+replaced app container rewrites the file and never replaces the router. On
+Kubernetes each routed service gets a Gateway API HTTPRoute with weighted
+backendRefs, split per request. Either way a weight change touches only these
+resources.
 """
 
 from dataclasses import dataclass, field
@@ -14,25 +18,31 @@ import pulumi_kubernetes as k8s
 from components.platform.base import Platform
 from components.platform.kubernetes import KubernetesPlatform
 from components.platform.settings import Resources
-from components.platform.spec import ConfigFile, Port, Workload, http_health
+from components.platform.spec import ConfigFile, DataVolume, LiveFile, Port, Workload, http_health
 from components.traffic.nginx_conf import (
     DEFAULT_LISTEN_PORT,
-    NGINX_CONF_PATH,
     NGINX_HEALTH_PATH,
     ProxyOptions,
     RouteTarget,
     httproute_spec,
     render_nginx_conf,
 )
+from components.traffic.reloader import RELOADER
 
 NGINX_UID = 101  # the official image's `nginx` user
+CONFIG_DIR = "/etc/perfstack-router"
+"""Where the router's config volume is mounted: nginx.conf and its acknowledgement."""
+LIVE_CONF_PATH = f"{CONFIG_DIR}/nginx.conf"
+RELOADER_PATH = "/usr/local/bin/perfstack-router"
 
 
 @dataclass(frozen=True)
 class RoutedService:
     """A service with a route, its path and its tracks' hosts, after the kill switch."""
 
-    target: RouteTarget
+    target: pulumi.Input[RouteTarget]
+    """A RouteTarget, or (Docker) an output of one: its servers are container names known once the
+    containers exist."""
     port: int
     hostnames: tuple[str, ...] = ()
 
@@ -68,6 +78,8 @@ class TrafficRouter(pulumi.ComponentResource):
     def _http_routes(self, args: TrafficRouterArgs, platform: KubernetesPlatform) -> None:
         for routed in args.services:
             target = routed.target
+            # Kubernetes routes to Services, known before anything is created.
+            assert isinstance(target, RouteTarget)
             k8s.apiextensions.CustomResource(
                 f"{target.service_name}-route",
                 api_version="gateway.networking.k8s.io/v1",
@@ -95,19 +107,20 @@ class TrafficRouter(pulumi.ComponentResource):
             )
 
     def _nginx(self, name: str, args: TrafficRouterArgs) -> None:
+        conf = pulumi.Output.all(*[s.target for s in args.services]).apply(
+            lambda targets: render_nginx_conf(list(targets), proxy=args.proxy)
+        )
         args.platform.deploy(
             Workload(
                 name=name,
                 app="router",
                 component="traffic",
                 image=args.nginx_image,
-                command=("nginx", "-c", NGINX_CONF_PATH, "-g", "daemon off;"),
-                files=(
-                    ConfigFile(
-                        NGINX_CONF_PATH,
-                        render_nginx_conf([s.target for s in args.services], proxy=args.proxy),
-                    ),
-                ),
+                command=("sh", RELOADER_PATH, LIVE_CONF_PATH),
+                # Static: the router container is the same whatever the routes and weights.
+                files=(ConfigFile(RELOADER_PATH, RELOADER),),
+                volumes=(DataVolume("config", CONFIG_DIR, size="1Mi"),),
+                live_file=LiveFile(LIVE_CONF_PATH, conf, volume="config"),
                 ports=(Port("http", DEFAULT_LISTEN_PORT, publish=args.publish_port),),
                 writable_dirs=("/tmp",),
                 health=http_health(NGINX_HEALTH_PATH, DEFAULT_LISTEN_PORT),

@@ -9,12 +9,13 @@ one track while anonymous requests are spread at random. Weight 0 and 100 (and
 "0%" in ``split_clients``. The response carries ``X-Perfstack-Track:
 stable|canary``; ``/nginx-health`` answers 200 for the container health check.
 
-Each track is an ``upstream`` block of literal ``ip:port`` servers with
+Each track is an ``upstream`` block of ``host:port`` servers with
 ``keepalive``, so requests reuse connections to the app instead of opening
 one each (about 4x the throughput). nginx resolves a name in an upstream only
-when it starts, which would keep a replaced container's old address: the
-servers are therefore the fixed addresses the Docker platform gives app
-containers, the same after a replace, and names are refused here. Responses
+when it (re)loads the config: on Docker the servers are the app containers'
+own names, a new one with every replacement, so a replaced container comes
+with a new config; the router's reloader (``reloader.py``) also reloads when a
+name resolves to another address (a restarted container). Responses
 are not buffered and the read timeout is long (``ProxyOptions``), so a
 streamed response (``/chat/stream``) reaches the client chunk by chunk.
 Everything used exists in nginx 1.22 (what the tests run) and in the pinned
@@ -27,7 +28,6 @@ is not in the standard channel), so the stack config refuses
 ``route.stickyCookie`` on Kubernetes instead of silently ignoring it.
 """
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +35,6 @@ from typing import Any
 
 from components.platform.settings import COOKIE_NAME_PATTERN, PATH_PREFIX_PATTERN, SERVICE_NAME_PATTERN
 
-NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
-"""Where the router container expects the rendered file (the nginx image's default -c)."""
 DEFAULT_LISTEN_PORT = 8080
 """Port the router listens on: unprivileged, so nginx need not bind as root."""
 NGINX_HEALTH_PATH = "/nginx-health"
@@ -57,18 +55,6 @@ def _check_upstream(what: str, value: str | tuple[str, ...]) -> None:
         match = _UPSTREAM.match(server)
         if not match or not 1 <= int(match.group("port")) <= 65535:
             raise ValueError(f"{what} {server!r} is not 'host:port'")
-
-
-def _check_literal(server: str) -> None:
-    host = server.rsplit(":", 1)[0]
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        raise ValueError(
-            f"upstream server {server!r} is not an IPv4 address: nginx resolves a name in an upstream "
-            "block only when it starts, so it would keep sending to a replaced container's old address; "
-            "give the container a fixed address (Workload.fixed_address) and route to that"
-        ) from None
 
 
 def _nginx_time(seconds: float) -> str:
@@ -179,8 +165,6 @@ def _upstreams(route: RouteTarget, proxy: ProxyOptions) -> list[str]:
         tracks.append(("canary", route.canary_servers))
     lines: list[str] = []
     for track, servers in tracks:
-        for server in servers:
-            _check_literal(server)
         lines += [f"    upstream {_upstream_name(route, track)} {{"]
         lines += [f"        server {server};" for server in servers]
         if proxy.keepalive:
@@ -304,8 +288,7 @@ def render_nginx_conf(
     The defaults suit the router container (stderr/stdout logs, pid and temp
     files in /tmp so nginx needs no root-owned paths); tests pass paths inside
     a temp dir and `listen_address="127.0.0.1"`. `access_log="off"` disables
-    the access log. `worker_processes=None` means one per CPU. Every server of
-    every route must be an IPv4 literal (see the module docstring). Routes are
+    the access log. `worker_processes=None` means one per CPU. Routes are
     written sorted by path prefix, so the file does not change with the order
     of `routes`.
     """

@@ -2,6 +2,8 @@
 
 import difflib
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -62,3 +64,35 @@ def changed_lines(before: str, after: str) -> list[str]:
         for line in difflib.ndiff(before.splitlines(), after.splitlines())
         if line.startswith(("- ", "+ "))
     ]
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "perfstack tests",
+    "GIT_AUTHOR_EMAIL": "tests@perfstack.invalid",
+    "GIT_COMMITTER_NAME": "perfstack tests",
+    "GIT_COMMITTER_EMAIL": "tests@perfstack.invalid",
+}
+
+
+def git(directory: Path, *args: str) -> str:
+    """Run git in ``directory`` as the test identity; its stdout (a failure raises)."""
+    result = subprocess.run(
+        ["git", *args],
+        cwd=directory,
+        env={**os.environ, **GIT_IDENTITY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def commit_file(directory: Path, path: str, text: str, message: str) -> str:
+    """Write ``path``, commit it, return the new commit's sha."""
+    (directory / path).parent.mkdir(parents=True, exist_ok=True)
+    (directory / path).write_text(text)
+    git(directory, "add", path)
+    git(directory, "commit", "-q", "-m", message)
+    return git(directory, "rev-parse", "HEAD")

@@ -347,3 +347,32 @@ def test_a_kill_switch_already_on_is_refused_as_a_no_op(project: Path, written: 
 
     assert code == 2
     assert "perfstack:killSwitch is already true" in err
+
+
+# --- a re-run: the rollback already in the stack file -------------------------------------
+
+
+def test_with_if_needed_a_rollback_already_made_is_a_success_that_edits_nothing(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no CLI: nothing may be edited
+    stack_file = project / "Pulumi.staging.yaml"
+    stack_file.write_text(stack_file.read_text().replace("weight: 25", "weight: 0"))
+    before = stack_file.read_bytes()
+
+    code, out, err = run(project, "--stack", "staging", "--action", "canary-off", "--if-needed")
+
+    assert (code, err) == (0, "")
+    assert (
+        out == "perfstack:services.api.canary.weight is already 0: nothing to edit in Pulumi.staging.yaml\n"
+    )
+    assert stack_file.read_bytes() == before
+
+
+def test_if_needed_still_refuses_bad_input(project: Path) -> None:
+    code, _, err = run(
+        project, "--stack", "production", "--action", "canary-off", "--service", "web", "--if-needed"
+    )
+
+    assert code == 2
+    assert "perfstack:services.web: no such service" in err

@@ -17,6 +17,8 @@ STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 DOCKER_VOLUME = "docker:index/volume:Volume"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+CLAIM_PATCH = "kubernetes:core/v1:PersistentVolumeClaimPatch"
 
 
 def urn(resource_type: str, name: str, parent_type: str = "perfstack:cache:Redis") -> str:
@@ -86,6 +88,18 @@ def test_replacing_a_docker_volume_offends() -> None:
     found = guard.offences({"steps": replacement(DOCKER_VOLUME, "redis-data")})
 
     assert [o.type for o in found] == [DOCKER_VOLUME]
+
+
+def test_deleting_the_namespace_offends_because_its_claims_go_with_it() -> None:
+    found = guard.offences({"steps": [step("delete", NAMESPACE, "namespace")]})
+
+    assert [(o.op, o.type) for o in found] == [("delete", NAMESPACE)]
+
+
+@pytest.mark.parametrize("op", ["update", "delete"])
+def test_resizing_or_dropping_a_claim_patch_offends_nothing(op: str) -> None:
+    # A size change updates the patch; a removed replica drops it and keeps its claim.
+    assert guard.offences({"steps": [step(op, CLAIM_PATCH, "data-redis-0")]}) == []
 
 
 def test_replacing_a_stateless_deployment_offends_nothing() -> None:

@@ -31,10 +31,11 @@ no TLS; the PagerDuty Events API URL), or the secret that holds them (the
 Slack webhook URL); every other address and path is rewritten in the
 generated files (see stack.py).
 
-The whole folder takes about 3.5 minutes on 2 cores: the processes start in 2 s,
+The whole folder takes about 4.5 minutes on 2 cores: the processes start in 2 s,
 Prometheus has data for every rule 5 s after the load began, the three alert
 phases take about 80 s, the sampling burst and its flush 25 s, the rollout
-judge's walk and rollback (test_rollout.py) about 85 s.
+judge's walk and rollback (test_rollout.py) about 85 s, the rollout workflow's judge
+step on a canary alert (test_rollout_workflow.py) about 45 s.
 """
 
 import copy
@@ -56,7 +57,17 @@ from infra.mockrun import ProgramRun, set_path, stack_file_config
 from infra.render import config_files
 from tests.conftest import KNOWN_SECRETS, run_stack
 
-from .receivers import PAGERDUTY_PATH, SLACK_PATH, Delivery, Inbox, smtp_receiver, webhook_receiver
+from .receivers import (
+    DEAD_MANS_SWITCH_PATH,
+    PAGERDUTY_PATH,
+    SLACK_PATH,
+    Delivery,
+    Inbox,
+    smtp_receiver,
+    webhook_receiver,
+)
+from .rollout_run import SERVICE as ROLLOUT_SERVICE
+from .rollout_run import Router
 from .scenarios import Fault, Oracle, Outcome, Phase, alertmanager_alerts, table, unexpected
 from .stack import E2eStack, LoadGenerator, query, running_stack, set_faults, start_prometheus
 
@@ -185,7 +196,11 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2eSession]:
         webhooks = stack.enter_context(webhook_receiver(inbox))
         smtp = stack.enter_context(smtp_receiver(inbox, *login))
         overrides = stack_overrides(smtp, f"{webhooks}{PAGERDUTY_PATH}")
-        secrets = {**KNOWN_SECRETS, "slackWebhookUrl": f"{webhooks}{SLACK_PATH}"}
+        secrets = {
+            **KNOWN_SECRETS,
+            "slackWebhookUrl": f"{webhooks}{SLACK_PATH}",
+            "deadMansSwitchUrl": f"{webhooks}{DEAD_MANS_SWITCH_PATH}",
+        }
         run = run_stack(STACK, overrides=overrides, secrets=secrets)
         config = stack_file_config(STACK)
         for dotted, value in overrides.items():
@@ -360,6 +375,45 @@ def alert_run(e2e: E2eSession) -> AlertRun:
             out.write(json.dumps(line) + "\n")
     REPORT.extend(["", "phases (seconds since Prometheus started):", *log, f"every notification: {record}"])
     return AlertRun(outcomes, log)
+
+
+ALERTS_CLEAR_TIMEOUT_S = 60.0
+"""How long a rollout module waits, after it, for the canary alerts it raised to clear."""
+
+
+def canary_alerts(e2e: E2eSession) -> set[tuple[str, str]]:
+    """(alertname, state) of every pending or firing alert of the canary track."""
+    return {
+        (r["metric"]["alertname"], r["metric"]["alertstate"])
+        for r in query(e2e.stack, f'ALERTS{{service="{ROLLOUT_SERVICE}", track="canary"}}')
+    }
+
+
+@pytest.fixture(scope="module")
+def router(e2e: E2eSession) -> Iterator[Router]:
+    """The run's router for a rollout module (tests/e2e/test_rollout*.py), each its own.
+
+    Afterwards the run is as it was: faults cleared, the router on the run's own config, and no canary
+    alert of the module's making still pending or firing.
+    """
+    router = Router(e2e.stack, STACK, e2e.overrides, e2e.secrets)
+    before = canary_alerts(e2e)
+    load = None
+    if e2e.load.process.process.poll() is not None:
+        # test_traces' burst stops the background load; the judge needs it.
+        load = LoadGenerator.start(e2e.stack, "rollout-load", LOAD_RPS)
+    try:
+        yield router
+    finally:
+        set_faults(e2e.stack, "canary", None)
+        router.restore()
+        deadline = time.monotonic() + ALERTS_CLEAR_TIMEOUT_S
+        while canary_alerts(e2e) - before and time.monotonic() < deadline:
+            time.sleep(1)
+        if load is not None:
+            load.stop()
+        left = canary_alerts(e2e) - before
+        assert not left, f"canary alerts still pending or firing {ALERTS_CLEAR_TIMEOUT_S}s after the module"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -31,6 +31,8 @@ SLACK_PATH = "/slack/services/T0E2E/B0E2E/e2e"
 """Path of the Slack webhook stand-in (the URL goes into the `slackWebhookUrl` secret)."""
 PAGERDUTY_PATH = "/pagerduty/v2/enqueue"
 """Path of the PagerDuty Events API v2 stand-in (`notifications.pagerduty.url`)."""
+DEAD_MANS_SWITCH_PATH = "/heartbeat/ping/e2e"
+"""Path of the dead man's switch stand-in (the URL goes into the `deadMansSwitchUrl` secret)."""
 
 _SLACK_TITLE = re.compile(r"^\[(FIRING|RESOLVED)\] (\S+)")
 _EMAIL_SUBJECT = re.compile(r"^\[(FIRING|RESOLVED)(?::\d+)?\] (\S+)")
@@ -110,6 +112,17 @@ def pagerduty_delivery(payload: Any) -> Delivery:
     return Delivery("pagerduty", status, alertname, f"{summary}\n{details}", time.monotonic(), payload)
 
 
+def heartbeat_delivery(payload: Any) -> Delivery:
+    """An Alertmanager webhook post to the dead man's switch: the Watchdog, always firing."""
+    try:
+        (alert,) = payload["alerts"]
+        alertname = alert["labels"]["alertname"]
+        status = payload["status"]
+    except (KeyError, TypeError, ValueError):
+        return _unreadable("deadmansswitch", payload)
+    return Delivery("deadmansswitch", status, alertname, json.dumps(alert), time.monotonic(), payload)
+
+
 def email_delivery(raw: bytes, envelope: dict[str, Any]) -> Delivery:
     """An email: subject "[FIRING:1] <alertname> ..." and the HTML body, entities decoded."""
     message = email.message_from_bytes(raw, policy=policy.default)
@@ -132,7 +145,7 @@ def email_delivery(raw: bytes, envelope: dict[str, Any]) -> Delivery:
 
 @contextmanager
 def webhook_receiver(inbox: Inbox) -> Iterator[str]:
-    """The Slack and PagerDuty stand-in on loopback; yields its base URL (``http://127.0.0.1:port``)."""
+    """The Slack, PagerDuty and dead man's switch stand-in on loopback; yields its base URL (``http://127.0.0.1:port``)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -145,6 +158,9 @@ def webhook_receiver(inbox: Inbox) -> Iterator[str]:
                 inbox.add(slack_delivery(payload))
                 # What Slack answers an incoming webhook (Alertmanager checks for "ok").
                 self._answer(200, "text/plain", b"ok")
+            elif self.path == DEAD_MANS_SWITCH_PATH:
+                inbox.add(heartbeat_delivery(payload))
+                self._answer(200, "text/plain", b"OK")
             elif self.path == PAGERDUTY_PATH:
                 inbox.add(pagerduty_delivery(payload))
                 dedup_key = payload.get("dedup_key", "") if isinstance(payload, dict) else ""

@@ -4,7 +4,7 @@ Every file, command line, env and secret comes from the run (`run_stack` +
 `infra.render.config_files`, the containers' uploads, commands and envs). What
 is rewritten, and only that:
 
-- addresses: a container name or fixed address and its port becomes 127.0.0.1 and a free port
+- addresses: a container name or alias and its port becomes 127.0.0.1 and a free port
   (scrape targets, the Redis target URL and the exporter address in the Redis job's relabelling,
   the Alertmanager targets, nginx's upstreams and listener, Jaeger's listeners, the app's
   REDIS_HOST/REDIS_PORT and OTLP endpoint, redis.conf's bind/port, the exporter password file's
@@ -313,8 +313,8 @@ def _targets(config: dict[str, Any]) -> list[str]:
 def loopback_nginx_conf(generated: str, upstreams: Mapping[str, str], listen: str, directory: Path) -> str:
     """The router's nginx.conf with each upstream server, the listener, pid and temp paths local.
 
-    `upstreams` maps every host the generated upstreams may name (a container's fixed address or
-    name) to the local app instance standing for it.
+    `upstreams` maps every host the generated upstreams may name (a container's name or alias) to
+    the local app instance standing for it.
     """
 
     def server(match: re.Match[str]) -> str:
@@ -380,11 +380,10 @@ def app_upstreams(run: ProgramRun, apps: Mapping[str, AppInstance]) -> dict[str,
     upstreams: dict[str, str] = {}
     for track, app in apps.items():
         resource = container(run, f"api-{track}")
-        hosts = {resource.name}
+        # The router names each container by its generated name; others use the aliases.
+        hosts = {resource.state["name"]}
         for network in resource.inputs.get("networksAdvanced") or []:
             hosts |= set(network.get("aliases") or [])
-            if network.get("ipv4Address"):
-                hosts.add(network["ipv4Address"])
         upstreams |= dict.fromkeys(hosts, app.address)
     return upstreams
 

@@ -194,3 +194,18 @@ def test_alertmanager_failed_no_notification(e2e: E2eSession, alert_run: AlertRu
         if sample.name == "alertmanager_notifications_failed_total" and sample.value > 0
     }
     assert failed == {}, e2e.stack.alertmanager.log_tail()
+
+
+def test_the_watchdog_reaches_the_dead_mans_switch_labelled_with_the_stack(e2e: E2eSession) -> None:
+    # Prometheus' always-true rule, through Alertmanager's `watchdog` route, to the URL secret:
+    # the heartbeat whose silence the switch turns into an incident.
+    arrived = e2e.inbox.wait_for(lambda ds: any(d.channel == "deadmansswitch" for d in ds), timeout=60)
+    assert arrived, e2e.stack.alertmanager.log_tail()
+    (heartbeat, *_) = deliveries_of(e2e, "deadmansswitch")
+    assert (heartbeat.alertname, heartbeat.status) == ("Watchdog", "firing")
+    assert heartbeat.payload["receiver"] == "watchdog"
+    assert heartbeat.payload["alerts"][0]["labels"]["stack"] == STACK
+
+
+def test_the_watchdog_reaches_no_person(e2e: E2eSession, alert_run: AlertRun) -> None:
+    assert {d.channel for d in e2e.inbox.all() if d.alertname == "Watchdog"} == {"deadmansswitch"}

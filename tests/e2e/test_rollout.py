@@ -38,7 +38,6 @@ restore.
 import math
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from tests.engine.engine import Engine
 
 from .conftest import LOAD_RPS, RATE_WINDOW, ROLLOUT_REPORT, SCRAPE_INTERVAL, STACK, E2eSession
 from .rollout_run import SERVICE, Reload, RolloutProject, Router, Verdict, leaves, served, sleep_until
-from .stack import LoadGenerator, query, set_faults
+from .stack import set_faults
 
 pytestmark = pytest.mark.e2e
 
@@ -99,7 +98,6 @@ the 4 slow ones that put its P95 above the line arrive in half a second)."""
 NO_TRAFFIC_S = 5.0
 """How long the canary must get nothing after the rollback: at 50 % it got 8 requests a second."""
 PROBES = 200
-ALERTS_CLEAR_TIMEOUT_S = 60.0
 
 
 def settings(e2e: E2eSession, steps: list[tuple[int, str]], weight: int) -> dict[str, Any]:
@@ -160,37 +158,6 @@ class Timeline:
 
     def report(self) -> None:
         ROLLOUT_REPORT.extend(["", self.title, *self.lines])
-
-
-def canary_alerts(e2e: E2eSession) -> set[tuple[str, str]]:
-    """(alertname, state) of every pending or firing alert of the canary track."""
-    return {
-        (r["metric"]["alertname"], r["metric"]["alertstate"])
-        for r in query(e2e.stack, f'ALERTS{{service="{SERVICE}", track="canary"}}')
-    }
-
-
-@pytest.fixture(scope="module")
-def router(e2e: E2eSession) -> Iterator[Router]:
-    """The run's router for this module; afterwards the run as it was (see the module docstring)."""
-    router = Router(e2e.stack, STACK, e2e.overrides, e2e.secrets)
-    before = canary_alerts(e2e)
-    load = None
-    if e2e.load.process.process.poll() is not None:
-        # test_traces' burst stops the background load; the judge needs it.
-        load = LoadGenerator.start(e2e.stack, "rollout-load", LOAD_RPS)
-    try:
-        yield router
-    finally:
-        set_faults(e2e.stack, "canary", None)
-        router.restore()
-        deadline = time.monotonic() + ALERTS_CLEAR_TIMEOUT_S
-        while canary_alerts(e2e) - before and time.monotonic() < deadline:
-            time.sleep(1)
-        if load is not None:
-            load.stop()
-        left = canary_alerts(e2e) - before
-        assert not left, f"canary alerts still pending or firing {ALERTS_CLEAR_TIMEOUT_S}s after the module"
 
 
 def one_line_change(project: RolloutProject, verdict: Verdict) -> None:

@@ -579,6 +579,8 @@ class LocalCluster:
                 # Immediate: claims bind without a pod being scheduled first.
                 "volumeBindingMode": "Immediate",
                 "reclaimPolicy": "Retain",
+                # As a production class allows: the API server refuses to resize a claim otherwise.
+                "allowVolumeExpansion": True,
             }
         )
         for index in range(self.pv_count):

@@ -70,6 +70,17 @@ def live_env(cluster: LocalCluster, deployment: str) -> dict[str, str]:
 
 HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+CLAIM_PATCH = "kubernetes:core/v1:PersistentVolumeClaimPatch"
+REDIS_CLAIMS = ("data-redis-0", "data-redis-1", "data-redis-2")
+
+
+def live(cluster: LocalCluster, kind: str, name: str) -> dict[str, Any]:
+    return json.loads(cluster.kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json").stdout)
+
+
+def claim_size(cluster: LocalCluster, claim: str) -> str:
+    return live(cluster, "persistentvolumeclaim", claim)["spec"]["resources"]["requests"]["storage"]
 
 
 def changed(preview: Preview) -> dict[tuple[str, str], str]:
@@ -209,6 +220,85 @@ def test_a_version_rollback_updates_only_the_stable_deployment(
     assert stable["status"].get("readyReplicas") == stable["spec"]["replicas"]
 
 
+def test_a_volume_size_change_expands_each_claim_in_place_and_replaces_no_statefulset(
+    stack: PulumiProject, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    before = live(cluster, "statefulset", "redis")["metadata"]["uid"]
+    stack.set_path("redis.storageSize", "4Gi")
+
+    preview = stack.preview()
+
+    assert_nothing_stateful_replaced(preview)
+    # What the render shows changing, but the claim template's size, which the StatefulSet ignores:
+    # the claim patches, and Prometheus' rules (the RedisVolumeFilling threshold) with its pods.
+    assert set(changed(preview)) == render_changes(tmp_path, "production", "redis.storageSize=4Gi") - {
+        (STATEFULSET, "redis")
+    }
+    assert {
+        name: op for (kind, name), op in changed(preview).items() if kind == CLAIM_PATCH
+    } == dict.fromkeys(REDIS_CLAIMS, "update")
+    result = stack.up()
+    assert not unexplained_warnings(result.diagnostics)
+    assert live(cluster, "statefulset", "redis")["metadata"]["uid"] == before
+    assert {claim: claim_size(cluster, claim) for claim in REDIS_CLAIMS} == dict.fromkeys(REDIS_CLAIMS, "4Gi")
+
+
+def test_a_smaller_volume_is_refused_by_the_api_server_in_the_preview(
+    stack: PulumiProject, cluster: LocalCluster
+) -> None:
+    stack.set_path("redis.storageSize", "3Gi")
+    try:
+        result, _ = stack.operate("preview", check=False)
+    finally:
+        stack.set_path("redis.storageSize", "4Gi")
+
+    assert result.returncode != 0
+    assert "can not be less than" in result.stdout + result.stderr
+    assert claim_size(cluster, "data-redis-0") == "4Gi"
+
+
+def test_a_change_that_would_replace_a_statefulset_with_volumes_is_refused_by_the_engine(
+    stack: PulumiProject,
+) -> None:
+    # A claim template cannot change in place: the provider would replace every StatefulSet with volumes.
+    stack.set_path("kubernetes.storageClass", "other")
+    try:
+        result, _ = stack.operate("preview", check=False)
+    finally:
+        stack.run("config", "rm", "--path", "perfstack:kubernetes.storageClass", "--stack", "production")
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "unable to replace resource" in output and "marked for protection" in output
+    assert "StatefulSet::redis" in output
+
+
+def test_destroying_a_statefulset_with_volumes_is_refused_by_the_engine_and_it_stays(
+    stack: PulumiProject, cluster: LocalCluster
+) -> None:
+    before = live(cluster, "statefulset", "redis")["metadata"]["uid"]
+    urns = [
+        r["urn"]
+        for r in json.loads(stack.run("stack", "export", "--stack", "production").stdout)["deployment"][
+            "resources"
+        ]
+        if r["urn"].endswith((f"{STATEFULSET}::redis", *(f"{CLAIM_PATCH}::{c}" for c in REDIS_CLAIMS)))
+    ]
+    assert len(urns) == 4
+    targets = [arg for urn in urns for arg in ("--target", urn)]
+
+    # `destroy` runs no program: the CLI alone, as an operator would type it.
+    result = stack.run("destroy", "--yes", "--stack", "production", *targets, check=False)
+
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "cannot be deleted" in output and "because it is protected" in output
+    assert live(cluster, "statefulset", "redis")["metadata"]["uid"] == before
+    # The claims' patches were let go of without touching the claims (retainOnDelete).
+    assert claim_size(cluster, "data-redis-0") == "4Gi"
+    stack.up()
+
+
 def test_refresh_finds_no_drift(stack: PulumiProject) -> None:
     preview = stack.refresh_preview()
 
@@ -226,7 +316,13 @@ def test_the_policy_pack_stops_a_preview_that_breaks_a_mandatory_policy(stack: P
     assert "redis-sentinel-ha" in result.stdout + result.stderr
 
 
-def test_destroy_removes_everything_the_stack_created(stack: PulumiProject, cluster: LocalCluster) -> None:
+def test_destroy_removes_everything_the_stack_created_once_protect_data_is_off(
+    stack: PulumiProject, cluster: LocalCluster
+) -> None:
+    stack.set_path("kubernetes.protectData", "false")
+    unprotect = stack.up()
+    assert_nothing_stateful_replaced(unprotect)
+
     stack.destroy()
 
     namespaces = json.loads(cluster.kubectl("get", "namespaces", "-o", "json").stdout)["items"]

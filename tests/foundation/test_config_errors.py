@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from infra.loader import ConfigError
-from infra.mockrun import MockedResource, run_program
+from infra.mockrun import MockedResource, run_program, stack_file_config
 from tests.conftest import KNOWN_SECRETS
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
@@ -34,10 +34,28 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("malformed memory size", {"redis.maxmemory": "lots"}, "perfstack:redis.maxmemory", "kb, mb or gb"),
     ("zero memory size", {"redis.maxmemory": "0mb"}, "perfstack:redis.maxmemory", "positive number"),
     (
-        "maxmemory above an explicit container limit",
-        {"redis.maxmemory": "2gb", "redis.resources": {"memoryLimit": "768Mi"}},
+        "explicit container limit without room for a fork",
+        {"redis.resources": {"memoryLimit": "1Gi"}},
+        "perfstack:redis.resources.memoryLimit",
+        "must be at least 2.5 x maxmemory (1280Mi)",
+    ),
+    (
+        "maxmemory above an explicit container limit without persistence",
+        {
+            "redis.maxmemory": "512mb",
+            "redis.appendonly": False,
+            "redis.mode": "standalone",
+            "redis.replicas": 1,
+            "redis.resources": {"memoryLimit": "512Mi"},
+        },
         "perfstack:redis.resources.memoryLimit",
         "must be larger than maxmemory",
+    ),
+    (
+        "AOF and RDB snapshots together",
+        {"redis.rdbSnapshots": True},
+        "perfstack:redis.rdbSnapshots",
+        "choose it or appendonly, not both",
     ),
     (
         "replicas in standalone mode",
@@ -291,10 +309,46 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "'localhost' is not an IP address",
     ),
     (
+        "Docker subnet larger than a /16",
+        {"docker.subnet": "10.0.0.0/8"},
+        "perfstack:docker.subnet",
+        "'10.0.0.0/8' is a /8: use a /16 to /24",
+    ),
+    (
+        "Docker subnet with host bits",
+        {"docker.subnet": "172.16.208.1/20"},
+        "perfstack:docker.subnet",
+        "is not an IPv4 network such as '172.16.208.0/20'",
+    ),
+    (
+        "Docker subnet that is IPv6",
+        {"docker.subnet": "fd00::/64"},
+        "perfstack:docker.subnet",
+        "'fd00::/64' is not an IPv4 network",
+    ),
+    (
         "PagerDuty URL not http(s)",
         {"notifications.pagerduty": {"url": "events.pagerduty.com/v2/enqueue"}},
         "perfstack:notifications.pagerduty.url",
         "not an http(s) URL",
+    ),
+    (
+        "registry server given as a URL",
+        {"registry": {"server": "https://registry.example.internal/v2", "username": "pull"}},
+        "perfstack:registry.server",
+        "a host name with an optional port",
+    ),
+    (
+        "registry user name with a colon",
+        {"registry": {"server": "registry.example.internal:5000", "username": "pull:er"}},
+        "perfstack:registry.username",
+        "without ':'",
+    ),
+    (
+        "registry without a user name",
+        {"registry": {"server": "registry.example.internal"}},
+        "perfstack:registry.username",
+        "required",
     ),
 ]
 
@@ -322,13 +376,29 @@ def test_all_problems_are_reported_at_once() -> None:
     assert {"redis.maxmemory", "redis.port"} <= {k.split(":")[0] for k in keys} | keys
 
 
-@pytest.mark.parametrize("secret", ["redisPassword", "grafanaAdminPassword"])
+@pytest.mark.parametrize("secret", ["redisPassword", "grafanaAdminPassword", "deadMansSwitchUrl"])
 def test_missing_secret_says_how_to_set_it(secret: str) -> None:
     given = {k: v for k, v in KNOWN_SECRETS.items() if k != secret}
     declared: list[MockedResource] = []
     with pytest.raises(ConfigError) as error:
         run_program("production", secrets=given, placeholder_secrets=False, declared=declared)
     assert f"pulumi config set --secret perfstack:{secret} <value> --stack production" in str(error.value)
+    assert declared == []
+
+
+def test_a_registry_without_its_password_says_how_to_set_it() -> None:
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program(
+            "production",
+            overrides={"registry": {"server": "registry.example.internal:5000", "username": "pull"}},
+            secrets=KNOWN_SECRETS,
+            placeholder_secrets=False,
+            declared=declared,
+        )
+    assert "pulumi config set --secret perfstack:registryPassword <value> --stack production" in str(
+        error.value
+    )
     assert declared == []
 
 
@@ -372,3 +442,32 @@ def test_also_accepted_redis_password_equal_to_the_password_names_the_key() -> N
         run_program("production", secrets=same)
     assert any(p.startswith("perfstack:redisPasswordAlsoAccepted: must differ") for p in error.value.problems)
     assert KNOWN_SECRETS["redisPassword"] not in str(error.value)
+
+
+def test_production_without_a_dead_mans_switch_is_refused_naming_the_key() -> None:
+    declared: list[MockedResource] = []
+    with pytest.raises(ConfigError) as error:
+        run_program(
+            "production",
+            overrides={"notifications.deadMansSwitch": None},
+            secrets=KNOWN_SECRETS,
+            declared=declared,
+        )
+    assert any(
+        p.startswith("perfstack:notifications.deadMansSwitch: is required when environment is production")
+        for p in error.value.problems
+    ), error.value.problems
+    assert declared == []
+
+
+def test_a_stack_that_does_not_name_its_environment_is_held_to_production_rules() -> None:
+    with pytest.raises(ConfigError) as error:
+        run_program("staging", overrides={"environment": None}, secrets=KNOWN_SECRETS)
+    problems = error.value.problems
+    assert any(p.startswith("perfstack:notifications.deadMansSwitch: is required") for p in problems)
+
+
+@pytest.mark.parametrize("stack", ["staging", "dev"])
+def test_staging_and_dev_may_run_without_a_dead_mans_switch(stack: str) -> None:
+    assert "deadMansSwitch" not in stack_file_config(stack).get("notifications", {})
+    run_program(stack, secrets=KNOWN_SECRETS)

@@ -45,9 +45,14 @@ class RedisServer:
         self.conf.write_text(render_redis_conf(settings))
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, cgroup: Path | None = None) -> None:
+        """Start it, inside the cgroup v1 directory ``cgroup`` when given (its memory limit applies)."""
+        argv = [require_tool("redis-server"), str(self.conf)]
+        if cgroup is not None:
+            # Joins the cgroup before exec, so nothing redis-server allocates escapes the limit.
+            argv = ["sh", "-c", f'echo $$ > "{cgroup}/cgroup.procs" && exec "$0" "$1"', *argv]
         self.process = subprocess.Popen(
-            [require_tool("redis-server"), str(self.conf)],
+            argv,
             stdout=(self.directory / "redis.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
@@ -103,8 +108,21 @@ def test_aof_persistence_with_fsync_every_second(server: RedisServer) -> None:
     assert (config["appendonly"], config["appendfsync"]) == ("yes", "everysec")
 
 
-def test_rdb_snapshots_are_configured(server: RedisServer) -> None:
-    assert server.client().config_get("save") == {"save": "900 1 300 10 60 10000"}
+def test_no_rdb_snapshots_beside_the_aof_by_default(server: RedisServer) -> None:
+    assert server.client().config_get("save") == {"save": ""}
+
+
+def test_rdb_snapshots_when_chosen_instead_of_the_aof(tmp_path: Path) -> None:
+    instance = RedisServer(tmp_path, RedisConfig(appendonly=False, rdb_snapshots=True))
+    instance.start()
+    try:
+        assert instance.client().config_get("save") == {"save": "900 1 300 10 60 10000"}
+    finally:
+        instance.stop()
+
+
+def test_a_failed_snapshot_does_not_stop_writes(server: RedisServer) -> None:
+    assert server.client().config_get("stop-writes-on-bgsave-error") == {"stop-writes-on-bgsave-error": "no"}
 
 
 def test_commands_without_password_get_noauth(server: RedisServer) -> None:

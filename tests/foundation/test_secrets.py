@@ -1,13 +1,17 @@
 """Secret values never appear in plaintext: not in inputs, env, files or manifests."""
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.mockrun import ProgramRun
 from infra.render import write_render
 from tests.conftest import KNOWN_SECRETS, run_stack
+from tests.foundation.test_registry import PASSWORD, REGISTRY, SECRETS, USERNAME
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -90,3 +94,20 @@ def test_the_also_accepted_redis_password_stays_secret_and_reaches_redis(tmp_pat
     digest = hashlib.sha256(also.encode()).hexdigest()
     secret = run.get("kubernetes:core/v1:Secret", "redis-secrets")
     assert any(digest in str(v) for v in secret.inputs["stringData"].values())
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_the_registry_login_is_plaintext_in_no_input_and_no_rendered_file(stack: str, tmp_path: Path) -> None:
+    run = run_stack(stack, overrides=REGISTRY, secrets=SECRETS)
+    # The dockerconfigjson carries it base64-encoded too.
+    forms = (PASSWORD, base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode())
+    found = [
+        (r.name, path, _is_under(path, r.secret_paths))
+        for r in run.resources
+        for path, value in _leaves(r.inputs)
+        if isinstance(value, str) and any(f in value for f in forms)
+    ]
+    assert found  # delivered, so the check is not vacuous
+    assert [f for f in found if not f[2]] == []
+    write_render(run, tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and any(f in p.read_text() for f in forms)]

@@ -352,6 +352,21 @@ def _notifications_failing(cfg: AlertsConfig, side: Side, minutes: int) -> Scena
     return Scenario(series, {"service": "alertmanager", "integration": "slack"}, 1, per_minute / 60)
 
 
+def _spans_not_stored(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
+    failed = {**JAEGER_TARGET, "exporter": "jaeger_storage_exporter"}
+    per_minute = 30 if side == "firing" else 0
+    series = [
+        (selector("otelcol_exporter_send_failed_spans_total", failed), counter(per_minute, minutes)),
+        # Another exporter's failures are not the trace store's.
+        (
+            selector("otelcol_exporter_send_failed_spans_total", {**failed, "exporter": "debug"}),
+            counter(60, minutes),
+        ),
+    ]
+    where = {k: JAEGER_TARGET[k] for k in ("service", "instance")}
+    return Scenario(series, where, 1, per_minute / 60)
+
+
 def _cluster_members(cfg: AlertsConfig, side: Side, minutes: int) -> Scenario:
     members = DEPLOYMENT.alertmanager_replicas - (1 if side == "firing" else 0)
     series = [(selector("alertmanager_cluster_members", ALERTMANAGER_TARGET), gauge(members, minutes))]
@@ -492,6 +507,7 @@ def scenarios(cfg: AlertsConfig) -> dict[str, Callable[[AlertsConfig, Side, int]
         "PrometheusNotConnectedToAlertmanagers": _not_connected,
         "AlertmanagerNotificationsFailing": _notifications_failing,
         "AlertmanagerClusterMembersMissing": _cluster_members,
+        "JaegerSpansNotStored": _spans_not_stored,
     }
 
 

@@ -24,6 +24,8 @@ METRICS_CONTRACT = frozenset(
         # Alertmanager (names checked against the pinned server's /metrics)
         "alertmanager_notifications_failed_total",
         "alertmanager_cluster_members",
+        # Jaeger v2's collector (checked against the pinned server in tests/servers/test_jaeger_server.py)
+        "otelcol_exporter_send_failed_spans_total",
         # redis_exporter (NOTES.md; the role and Sentinel metrics from its exporter/info.go and
         # exporter/sentinels.go)
         "redis_instance_info",

@@ -82,7 +82,7 @@ def _file_fields(node: Any) -> list[str]:
 def test_every_credential_file_alertmanager_reads_is_mounted_from_a_secret(production: ProgramRun) -> None:
     config = yaml.safe_load(config_files(production)["alertmanager/alertmanager.yml"])
     wanted = set(_file_fields(config))
-    assert len(wanted) == 3  # slack, email and pagerduty are all configured in production
+    assert len(wanted) == 4  # slack, email, pagerduty and the dead man's switch: all set in production
     pod = production.get("kubernetes:apps/v1:StatefulSet", "alertmanager").inputs["spec"]["template"]["spec"]
     secret_mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"] if m["name"] == "secrets"}
     assert wanted == secret_mounts

@@ -104,6 +104,6 @@ def test_redis_memory_follows_maxmemory_when_resources_are_not_set() -> None:
         "containers"
     ]
 
-    # 2gb = 2048 MiB: request x1.25, limit x1.5 for buffers and the fork's copy-on-write pages.
+    # 2gb = 2048 MiB: request x1.25, limit x2.5 for a fork that copies every page of the data.
     assert container["resources"]["requests"]["memory"] == "2560Mi"
-    assert container["resources"]["limits"]["memory"] == "3072Mi"
+    assert container["resources"]["limits"]["memory"] == "5120Mi"

@@ -12,6 +12,8 @@ unknown key fails) without listening or opening the storage.
 """
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ from components.jaeger.config import (
     QUERY_HTTP_PORT,
     SAMPLING_HTTP_PORT,
 )
+from components.prometheus.alerts import AlertsConfig
+from components.prometheus.rules import render_rules
 from infra.mockrun import stack_file_config
 from tests.observability.tools import assert_ok, describe, run_tool, tool_path
 
@@ -175,3 +179,21 @@ def test_remote_sampling_serves_the_stack_sampling_probability(stack: Stack, jae
 def test_own_metrics_are_served_for_prometheus(jaeger: RunningJaeger) -> None:
     status, body = http_get(f"{jaeger.url(METRICS_PORT)}/metrics")
     assert status == 200 and b"otelcol_" in body, jaeger.server.describe()
+
+
+def test_the_store_failure_series_jaeger_spans_not_stored_reads_is_exported(jaeger: RunningJaeger) -> None:
+    # The counter appears once a span has gone through the pipeline; the rule selects it by exporter.
+    _send_span(HttpSpanExporter(endpoint=f"{jaeger.url(OTLP_HTTP_PORT)}/v1/traces"), "failed-spans-client")
+    groups = yaml.safe_load(render_rules(AlertsConfig()))["groups"]
+    (expr,) = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "JaegerSpansNotStored"]
+    (selector,) = re.findall(r'(otelcol_exporter_send_failed_spans_total)\{(exporter="[^"]+")\}', expr)
+    name, matcher = selector
+    deadline = time.monotonic() + EXPORT_TIMEOUT_S
+    found: list[str] = []
+    while not found and time.monotonic() < deadline:
+        _, body = http_get(f"{jaeger.url(METRICS_PORT)}/metrics")
+        found = [
+            line for line in body.decode().splitlines() if line.startswith(f"{name}{{") and matcher in line
+        ]
+        time.sleep(0.2)
+    assert found, jaeger.server.describe()

@@ -14,6 +14,9 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+# On Docker the router's config is a live file: a weight change, or a replaced app container (whose
+# generated name the config lists), replaces only its one-shot writer, never the router container.
+ROUTER_CONFIG = (CONTAINER, "router-config-writer")
 
 
 def changed(before: ProgramRun, after: ProgramRun) -> set[tuple[str, str]]:
@@ -32,17 +35,17 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
     (
         "canary weight change",
         {"services.api.canary.weight": 50},
-        {"staging": {(CONTAINER, "router")}, "production": {(HTTPROUTE, "api-route")}},
+        {"staging": {ROUTER_CONFIG}, "production": {(HTTPROUTE, "api-route")}},
     ),
     (
         "canary rollback to weight 0",
         {"services.api.canary.weight": 0},
-        {"staging": {(CONTAINER, "router")}, "production": {(HTTPROUTE, "api-route")}},
+        {"staging": {ROUTER_CONFIG}, "production": {(HTTPROUTE, "api-route")}},
     ),
     (
         "canary stepped back by the rollout judge",
         {"services.api.canary.weight": 75},
-        {"staging": {(CONTAINER, "router")}, "production": {(HTTPROUTE, "api-route")}},
+        {"staging": {ROUTER_CONFIG}, "production": {(HTTPROUTE, "api-route")}},
     ),
     # The judge's settings are read by `python -m rollout` alone.
     ("rollout paused", {"services.api.rollout.paused": True}, {"staging": set(), "production": set()}),
@@ -82,7 +85,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         "kill switch",
         {"killSwitch": True},
         {
-            "staging": {(CONTAINER, "api-stable"), (CONTAINER, "api-canary"), (CONTAINER, "router")},
+            "staging": {(CONTAINER, "api-stable"), (CONTAINER, "api-canary"), ROUTER_CONFIG},
             "production": {(DEPLOYMENT, "api-stable"), (DEPLOYMENT, "api-canary"), (HTTPROUTE, "api-route")},
         },
     ),
@@ -90,7 +93,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         "feature flag off",
         {"services.api.features.apiCaching.enabled": False},
         {
-            "staging": {(CONTAINER, "api-stable"), (CONTAINER, "api-canary")},
+            "staging": {(CONTAINER, "api-stable"), (CONTAINER, "api-canary"), ROUTER_CONFIG},
             "production": {(DEPLOYMENT, "api-stable"), (DEPLOYMENT, "api-canary")},
         },
     ),
@@ -98,7 +101,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         "feature rollout change",
         {"services.api.features.apiCaching.rollout": 0},
         {
-            "staging": {(CONTAINER, "api-stable"), (CONTAINER, "api-canary")},
+            "staging": {(CONTAINER, "api-stable"), (CONTAINER, "api-canary"), ROUTER_CONFIG},
             "production": {(DEPLOYMENT, "api-stable"), (DEPLOYMENT, "api-canary")},
         },
     ),
@@ -106,10 +109,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, set[tuple[str, str]]]]] = [
         "stable version rollback",
         {"services.api.stable.version": "1.4.1"},
         {
-            "staging": {(IMAGE, "api-stable-image"), (CONTAINER, "api-stable")},
+            "staging": {(IMAGE, "api-stable-image"), (CONTAINER, "api-stable"), ROUTER_CONFIG},
             "production": {(DEPLOYMENT, "api-stable")},
             # The dev stack builds the version locally; the load generator has its own tag.
-            "dev": {(BUILT_IMAGE, "api-stable-image"), (CONTAINER, "api-stable")},
+            "dev": {(BUILT_IMAGE, "api-stable-image"), (CONTAINER, "api-stable"), ROUTER_CONFIG},
         },
     ),
 ]

@@ -104,10 +104,17 @@ def test_service_without_route_has_no_route_target() -> None:
     )
 
 
-def test_upstream_server_given_by_name_is_refused() -> None:
-    # nginx would resolve it once at start and keep a replaced container's old address.
-    with pytest.raises(ValueError, match="'api-stable:8080' is not an IPv4 address"):
-        render_nginx_conf([RouteTarget("api", "/", "api-stable:8080")])
+def test_upstream_server_may_be_a_container_name() -> None:
+    conf = render_nginx_conf([RouteTarget("api", "/", "api-stable-1a2b3c4:8080")])
+
+    assert "server api-stable-1a2b3c4:8080;" in conf
+
+
+@pytest.mark.parametrize("server", ["api-stable", "api-stable:0", "api;stable:8080", "api stable:8080"])
+def test_upstream_server_that_is_not_host_and_port_is_refused(server: str) -> None:
+    # It is written into the config verbatim: anything else could end the directive early.
+    with pytest.raises(ValueError, match=f"{server!r} is not 'host:port'"):
+        RouteTarget("api", "/", server)
 
 
 def test_every_replica_of_a_track_is_a_server_of_its_upstream() -> None:

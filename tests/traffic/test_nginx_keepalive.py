@@ -1,9 +1,10 @@
-"""Upstream keep-alive under real nginx: connections are reused, and a replaced backend is still reached.
+"""Upstream keep-alive under real nginx: connections are reused, and a restarted backend is still reached.
 
-The Docker platform gives every app container a fixed address, the same
-after a replace (a version rollback), so the router's upstream blocks name
-literal addresses. Here loopback addresses stand in for container addresses:
-Linux routes all of 127.0.0.0/8 to lo.
+A Docker app container that restarts (its restart policy) comes back under
+its name, usually at its address, while nginx holds keep-alive connections to
+the old process. (A replaced container has a new name: the router reloads
+its config then, see test_zero_downtime_changes.py.) Here loopback addresses
+stand in for container addresses: Linux routes all of 127.0.0.0/8 to lo.
 """
 
 import socket
@@ -120,7 +121,7 @@ def split_by_user(nginx: Nginx, count: int) -> list[Reply]:
     return nginx.get_many("/", [{"X-User-Id": f"user-{index}"} for index in range(count)], workers=4)
 
 
-def test_version_rollback_at_the_same_address_is_reached_with_no_error(
+def test_a_backend_restarted_at_the_same_address_is_reached_with_no_error(
     nginx: Nginx, process_backends: list[_ProcessBackend]
 ) -> None:
     port = port_free_on(STABLE_HOST, CANARY_HOST)
@@ -136,7 +137,7 @@ def test_version_rollback_at_the_same_address_is_reached_with_no_error(
     # nginx held its connections: only the first few requests opened one.
     assert max(int(r.body.split(" #")[1]) for r in before) <= 4
 
-    # The version rollback: the old container stops, the new one comes up at the same address.
+    # The restart: the old process stops, the new one comes up at the same address.
     process_backends[0].stop()
     process_backends.append(_ProcessBackend(STABLE_HOST, port, "stable-v2"))
     after = split_by_user(nginx, 200)

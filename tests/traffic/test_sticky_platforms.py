@@ -29,5 +29,5 @@ def test_sticky_cookie_on_kubernetes_is_refused_naming_its_key_and_why() -> None
 def test_sticky_cookie_on_docker_is_kept_in_the_router() -> None:
     run = run_stack("staging", overrides={"services.api.route.stickyCookie": "sid"})
 
-    (upload,) = run.get("docker:index/container:Container", "router").inputs["uploads"]
+    (upload,) = run.get("docker:index/container:Container", "router-config-writer").inputs["uploads"]
     assert "map $cookie_sid $ps_cookie_sid {" in upload["content"]
