@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -20,8 +21,8 @@ HEALTHY_TIMEOUT_SECONDS = 300
 """How long a new rolling container may take to become healthy before the deployment stops (its
 predecessor then keeps running)."""
 
-VOLUME_INIT_MEMORY_MB = 16
-"""Memory limit of the one-shot container that hands a new volume to its workload's user."""
+ONE_SHOT_MEMORY_MB = 16
+"""Memory limit of the one-shot helper containers (volume init, live-file writer)."""
 
 
 LOOPBACK = "127.0.0.1"
@@ -200,16 +201,7 @@ class DockerPlatform(Platform):
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=spec.mount_path)],
             user=str(workload.run_as_user),
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            security_opts=["no-new-privileges:true"],
-            network_mode="none",
-            memory=VOLUME_INIT_MEMORY_MB,
-            attach=True,
-            must_run=False,
-            restart="no",
-            labels=[
-                docker.ContainerLabelArgs(label=k, value=v)
-                for k, v in sorted(workload.standard_labels.items())
-            ],
+            **_one_shot(workload),
             opts=self._child_opts(parent, delete_before_replace=True, depends_on=after),
         )
         writer.exit_code.apply(_applied(workload.name))
@@ -234,19 +226,8 @@ class DockerPlatform(Platform):
             ],
             user="0",
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CHOWN"]),
-            security_opts=["no-new-privileges:true"],
-            network_mode="none",
             read_only=True,
-            memory=VOLUME_INIT_MEMORY_MB,
-            # Wait for it to exit (so the workload starts after it), and leave
-            # the exited container alone instead of restarting it.
-            attach=True,
-            must_run=False,
-            restart="no",
-            labels=[
-                docker.ContainerLabelArgs(label=k, value=v)
-                for k, v in sorted(workload.standard_labels.items())
-            ],
+            **_one_shot(workload),
             opts=self._child_opts(parent, delete_before_replace=True),
         )
 
@@ -368,6 +349,22 @@ def _applied(workload: str) -> Callable[[int | None], None]:
             )
 
     return check
+
+
+def _one_shot(workload: Workload) -> dict[str, Any]:
+    """What every one-shot helper container of ``workload`` shares: no network, little memory, and
+    the engine waits for it to exit (so what depends on it comes after) and leaves it exited."""
+    return {
+        "security_opts": ["no-new-privileges:true"],
+        "network_mode": "none",
+        "memory": ONE_SHOT_MEMORY_MB,
+        "attach": True,
+        "must_run": False,
+        "restart": "no",
+        "labels": [
+            docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(workload.standard_labels.items())
+        ],
+    }
 
 
 def _cpus(quantity: str) -> str:

@@ -49,7 +49,7 @@ from tests.engine.engine import Engine
 
 from .conftest import LOAD_RPS, RATE_WINDOW, ROLLOUT_REPORT, SCRAPE_INTERVAL, STACK, E2eSession
 from .rollout_run import SERVICE, Reload, RolloutProject, Router, Verdict, leaves, served, sleep_until
-from .stack import set_faults
+from .stack import AppInstance, set_faults
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +158,42 @@ class Timeline:
 
     def report(self) -> None:
         ROLLOUT_REPORT.extend(["", self.title, *self.lines])
+
+
+@dataclass(frozen=True)
+class CanaryAtZero:
+    """What reached the canary once the router ran at weight 0."""
+
+    counted: int
+    """Requests the canary itself counted meanwhile."""
+    logged: list[str]
+    """nginx's access log lines meanwhile."""
+    to_canary: list[str]
+    """Those of them sent to the canary."""
+    shares: dict[str, int]
+    """Which track answered each of PROBES new requests."""
+
+    def assert_spared(self, timeline: "Timeline") -> None:
+        """Nothing reached the canary: its counter stood still, nginx sent it nothing, stable answered all."""
+        assert self.counted == 0, timeline.text()
+        assert self.logged and self.to_canary == [], timeline.text()
+        assert self.shares == {"stable": PROBES}, timeline.text()
+
+
+def canary_at_zero(
+    router: Router, canary: AppInstance, safe: Reload, counted: int, timeline: "Timeline"
+) -> CanaryAtZero:
+    """Probe the router, read the canary's counter (``counted`` before) and nginx's log since ``safe``."""
+    shares = router.probe(PROBES)
+    still = served(canary)
+    logged = router.access_lines(safe.log_offset)
+    to_canary = [line for line in logged if canary.address in line or "track=canary" in line]
+    timeline.note(
+        time.time(),
+        f"{time.time() - safe.in_effect:.1f}s at 0: canary counted {still - counted} requests, "
+        f"nginx logged {len(logged)} ({len(to_canary)} to the canary), {PROBES} probes: {shares}",
+    )
+    return CanaryAtZero(still - counted, logged, to_canary, shares)
 
 
 def one_line_change(project: RolloutProject, verdict: Verdict) -> None:
@@ -318,15 +354,7 @@ def roll_back_a_slow_canary(
     after = project.apply(stack.prometheus_url)
     timeline.verdict(after)
     sleep_until(cleared + NO_TRAFFIC_S)
-    shares = router.probe(PROBES)
-    still = served(canary)
-    logged = router.access_lines(safe.log_offset)
-    to_canary = [line for line in logged if canary.address in line or "track=canary" in line]
-    timeline.note(
-        time.time(),
-        f"{time.time() - safe.in_effect:.1f}s at 0: canary counted {still - counted} requests, "
-        f"nginx logged {len(logged)} ({len(to_canary)} to the canary), {PROBES} probes: {shares}",
-    )
+    at_zero = canary_at_zero(router, canary, safe, counted, timeline)
     timeline.lines.append(
         f"{'':11}time-to-safe {time_to_safe:.1f}s = {time_to_safe / INTERVAL_S:.2f} intervals: fault "
         f"{phase:.1f}s into the judge's cycle, decided {rollback.at - injected:.1f}s after it (visible "
@@ -335,9 +363,7 @@ def roll_back_a_slow_canary(
         f"the old ones gone once their canary requests ended); bound {bound:.1f}s"
     )
     assert (after.action, after.weight, after.applied) == ("hold", 0, False), timeline.text()
-    assert still == counted, timeline.text()
-    assert logged and to_canary == [], timeline.text()
-    assert shares == {"stable": PROBES}, timeline.text()
+    at_zero.assert_spared(timeline)
     # Rolled back by the first analysis that could see the fault: no later than one interval after
     # it was visible, plus the time the rollback itself takes (apply, commit, render, reload).
     assert time_to_safe <= bound, timeline.text()

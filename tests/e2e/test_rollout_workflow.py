@@ -42,7 +42,15 @@ from .conftest import STACK, E2eSession
 from .receivers import Delivery
 from .rollout_run import GIT_IDENTITY, SERVICE, RolloutProject, Router, served, sleep_until
 from .stack import query, set_faults
-from .test_rollout import FAULT_LATENCY_MS, INTERVAL_S, NO_TRAFFIC_S, PROBES, Timeline, settings
+from .test_rollout import (
+    FAULT_LATENCY_MS,
+    INTERVAL_S,
+    NO_TRAFFIC_S,
+    PROBES,
+    Timeline,
+    canary_at_zero,
+    settings,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -196,15 +204,7 @@ def test_on_a_canary_alert_the_judge_step_lands_one_rollback_commit_and_the_rout
     timeline.note(cleared, "fault cleared")
 
     sleep_until(cleared + NO_TRAFFIC_S)
-    shares = router.probe(PROBES)
-    still = served(canary)
-    logged = router.access_lines(safe.log_offset)
-    to_canary = [line for line in logged if canary.address in line or "track=canary" in line]
-    timeline.note(
-        time.time(),
-        f"{time.time() - safe.in_effect:.1f}s at 0: canary counted {still - counted} requests, nginx logged "
-        f"{len(logged)} ({len(to_canary)} to the canary), {PROBES} probes: {shares}",
-    )
+    at_zero = canary_at_zero(router, canary, safe, counted, timeline)
     timings = {
         "alert_firing_s": firing - injected,
         "alert_notified_s": alerted - injected,
@@ -246,6 +246,4 @@ def test_on_a_canary_alert_the_judge_step_lands_one_rollback_commit_and_the_rout
     assert p95_row.endswith("| fail |"), p95_row
     assert f"committed to main as {outputs['sha'][:12]}" in summary
     # The router rendered from main sends the canary nothing.
-    assert still == counted, timeline.text()
-    assert logged and to_canary == [], timeline.text()
-    assert shares == {"stable": PROBES}, timeline.text()
+    at_zero.assert_spared(timeline)
