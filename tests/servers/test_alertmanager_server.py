@@ -86,7 +86,10 @@ def alertmanagers(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
     secrets_dir = directory / "secrets"
     secrets_dir.mkdir()
     credentials = credential_files(
-        KNOWN_SECRETS["slackWebhookUrl"], KNOWN_SECRETS["smtpPassword"], KNOWN_SECRETS["pagerdutyRoutingKey"]
+        KNOWN_SECRETS["slackWebhookUrl"],
+        KNOWN_SECRETS["smtpPassword"],
+        KNOWN_SECRETS["pagerdutyRoutingKey"],
+        KNOWN_SECRETS["deadMansSwitchUrl"],
     )
     for path in _credential_paths(generated):
         assert posixpath.dirname(path) == DEFAULT_SECRETS_DIR, f"{path} is outside the secrets dir"
