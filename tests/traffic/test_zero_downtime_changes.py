@@ -221,13 +221,20 @@ def apps(tmp_path: Path) -> Iterator[list[App]]:
             app.process.wait(timeout=10)
 
 
+def serving(router: Router, apps: list[App], tmp_path: Path, weight: int) -> tuple[App, App, str]:
+    """Both tracks up and the router started on a config that sends ``weight`` % to the canary."""
+    stable, canary = App(tmp_path, "stable"), App(tmp_path, "canary")
+    apps += [stable, canary]
+    config = router.render(stable, canary, weight)
+    assert router.write(config).returncode == 0
+    router.start()
+    return stable, canary, config
+
+
 def test_a_weight_change_reloads_the_running_router_and_fails_no_request(
     router: Router, apps: list[App], tmp_path: Path
 ) -> None:
-    stable, canary = App(tmp_path, "stable"), App(tmp_path, "canary")
-    apps += [stable, canary]
-    assert router.write(router.render(stable, canary, 0)).returncode == 0
-    router.start()
+    stable, canary, _ = serving(router, apps, tmp_path, 0)
     master = router.process.pid if router.process else None
 
     with Load(router.port) as load:
@@ -245,10 +252,7 @@ def test_a_weight_change_reloads_the_running_router_and_fails_no_request(
 def test_a_flag_change_replaces_each_track_create_before_delete_and_fails_no_request(
     router: Router, apps: list[App], tmp_path: Path
 ) -> None:
-    stable, canary = App(tmp_path, "stable"), App(tmp_path, "canary")
-    apps += [stable, canary]
-    assert router.write(router.render(stable, canary, 50)).returncode == 0
-    router.start()
+    stable, canary, _ = serving(router, apps, tmp_path, 50)
 
     with Load(router.port) as load:
         new_canary = App(tmp_path, "canary", kill_switch=True)  # created, and healthy before anything goes on
@@ -270,11 +274,7 @@ def test_a_flag_change_replaces_each_track_create_before_delete_and_fails_no_req
 def test_a_config_nginx_refuses_is_never_acknowledged_and_the_old_one_keeps_serving(
     router: Router, apps: list[App], tmp_path: Path
 ) -> None:
-    stable, canary = App(tmp_path, "stable"), App(tmp_path, "canary")
-    apps += [stable, canary]
-    good = router.render(stable, canary, 0)
-    assert router.write(good).returncode == 0
-    router.start()
+    _, _, good = serving(router, apps, tmp_path, 0)
 
     bad = good.replace("worker_connections 1024;", "worker_connections nonsense;")
     refused = router.write(bad, timeout=3)
