@@ -1,6 +1,7 @@
 """The Redis cache component: a standalone server or a Sentinel set, plus redis_exporter."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -152,14 +153,13 @@ class Redis(pulumi.ComponentResource):
         self.port = pulumi.Output.from_input(config.port)
         self.register_outputs({"host": self.host, "port": self.port, "clientEnv": self.client_env})
 
+    def _auth_file(self, render: Callable[[str, str | None], str]) -> pulumi.Output[str]:
+        """A secret include rendered from the password and, during a rotation, the also-accepted one."""
+        return pulumi.Output.all(self._password, self._also_accepted).apply(lambda p: render(p[0], p[1]))
+
     def _secret_files(self, *extra: SecretFile) -> tuple[SecretFile, ...]:
         return (
-            SecretFile(
-                AUTH_CONF_PATH,
-                pulumi.Output.all(self._password, self._also_accepted).apply(
-                    lambda p: render_redis_auth_conf(p[0], also_accepted=p[1])
-                ),
-            ),
+            SecretFile(AUTH_CONF_PATH, self._auth_file(render_redis_auth_conf)),
             SecretFile(PASSWORD_PATH, self._password),
             *extra,
         )
@@ -263,8 +263,8 @@ class Redis(pulumi.ComponentResource):
                 secret_files=(
                     SecretFile(
                         SENTINEL_AUTH_CONF_PATH,
-                        pulumi.Output.all(self._password, self._also_accepted).apply(
-                            lambda p: render_sentinel_auth_conf(p[0], MASTER_NAME, also_accepted=p[1])
+                        self._auth_file(
+                            lambda password, also: render_sentinel_auth_conf(password, MASTER_NAME, also)
                         ),
                     ),
                     SecretFile(PASSWORD_PATH, self._password),
